@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine with only Rust and Python:
+#   1. Debian packages the corpus builder, the plugin and its tests need (only when root and missing),
+#   2. the Python venv .venv with the training package (editable) and its dev tools,
+#   3. the ONNX Runtime shared library from the PyPI wheel, in .setup/onnxruntime/.
+# Safe to run again: each step is skipped when already done.
+# Usage: scripts/setup.sh [--no-apt] [--no-python] [--no-ort]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+ORT_VERSION=1.31.1
+APT_PACKAGES=(fluidsynth libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont
+  csound-soundfont festival festvox-kallpc16k festvox-us-slt-hts sox libsndfile1 xvfb xauth
+  libasound2-dev libjack-jackd2-dev pkg-config)
+
+do_apt=1 do_python=1 do_ort=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-apt) do_apt=0 ;;
+    --no-python) do_python=0 ;;
+    --no-ort) do_ort=0 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if [[ $do_apt == 1 ]]; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    if [[ $(id -u) == 0 ]]; then
+      log "installing Debian packages: ${missing[*]}"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      log "missing Debian packages (run as root or: sudo apt-get install ${missing[*]})"
+    fi
+  fi
+fi
+
+if [[ $do_python == 1 ]]; then
+  if [[ ! -x .venv/bin/python ]]; then
+    log "creating .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+  fi
+  stamp=.venv/.training-installed
+  if [[ ! -f $stamp || training/pyproject.toml -nt $stamp ]]; then
+    log "installing the training package and its dependencies into .venv"
+    .venv/bin/pip install -q -e "training[dev]"
+    touch "$stamp"
+  fi
+fi
+
+if [[ $do_ort == 1 ]]; then
+  lib=.setup/onnxruntime/libonnxruntime.so.$ORT_VERSION
+  if [[ ! -f $lib ]]; then
+    log "fetching ONNX Runtime $ORT_VERSION from the PyPI wheel"
+    tmp=$(mktemp -d)
+    python3 -m pip download -q --no-deps --only-binary :all: --python-version 3.11 \
+      --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+      -d "$tmp" "onnxruntime==$ORT_VERSION"
+    mkdir -p .setup/onnxruntime
+    python3 - "$tmp" "$lib" <<'PY'
+import glob, sys, zipfile, os
+wheel = glob.glob(os.path.join(sys.argv[1], "onnxruntime-*.whl"))[0]
+dest = sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("capi/" + os.path.basename(dest)))
+    with z.open(name) as src, open(dest, "wb") as out:
+        out.write(src.read())
+PY
+    ln -sf "libonnxruntime.so.$ORT_VERSION" .setup/onnxruntime/libonnxruntime.so
+    rm -rf "$tmp"
+  fi
+fi
+log "ready"
