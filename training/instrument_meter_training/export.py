@@ -1,0 +1,209 @@
+"""ONNX export per docs/model-contract.md: input ``audio`` float32 ``[batch, 1, window_samples]``
+(dynamic batch), output ``probs`` ``[batch, classes]`` (sigmoid inside the graph), opset ≥ 17, and
+every metadata field. Parity with onnxruntime is checked on real audio windows before anything is
+written; a model that fails it is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import CONTRACT_VERSION, __version__
+from .data import cut_windows, load_audio, resolve_data_root, rms, scan_test, scan_training, silence_floor
+from .dataset import normalize
+from .evaluate import fold_dirs, load_config, load_model
+from .models import WithSigmoid, count_macs, count_params, describe
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+def _parity_windows(cfg, files, max_windows: int = 16, cache_dir=None) -> np.ndarray:
+    floor = silence_floor()
+    out = []
+    for f in files:
+        x = load_audio(f, cfg.sample_rate, cache_dir)
+        w = cut_windows(x, cfg.window_samples)
+        w = w[rms(w, axis=-1) >= floor]
+        out.extend(normalize(w, cfg.augment.normalize)[:2])
+        if len(out) >= max_windows:
+            break
+    if not out:
+        raise ExportError("no non-silent real audio window for the parity check (pass --parity-audio FILE)")
+    return np.stack(out[:max_windows]).astype(np.float32)[:, None, :]
+
+
+def _default_parity_files(cfg, test_dir: str | None) -> list[Path]:
+    files: list[Path] = []
+    if test_dir:
+        try:
+            files += [c.path for c in scan_test(test_dir, cfg.labels)][:8]
+        except FileNotFoundError:
+            pass
+    try:
+        ex = scan_training(resolve_data_root(cfg.data).train, cfg.labels)
+        by_cls: dict[int, Path] = {}
+        for e in ex:
+            by_cls.setdefault(e.label, e.path)
+        files += list(by_cls.values())
+    except (FileNotFoundError, OSError):
+        pass
+    return files
+
+
+def export(
+    run_dir,
+    out,
+    fold: int | None = None,
+    ensemble: bool = False,
+    parity_audio=None,
+    model_name: str | None = None,
+    model_version: str = __version__,
+    training_data: str | None = None,
+    opset: int = 17,
+    tolerance: float = 1e-4,
+    cache_dir=None,
+) -> dict:
+    import onnx
+
+    run_dir, out = Path(run_dir), Path(out)
+    if opset < 17:
+        raise ExportError("the model contract needs ONNX opset >= 17")
+    cfg = load_config(run_dir)
+    folds = fold_dirs(run_dir)
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    if ensemble:
+        chosen = folds
+    elif fold is not None:
+        chosen = [f for f in folds if f[0] == fold]
+        if not chosen:
+            raise ExportError(f"fold {fold} is not finished in {run_dir}")
+    else:
+        chosen = [min(folds, key=lambda f: f[2]["val_loss"])]  # best fold by validation loss
+    models = [load_model(cfg, d, "cpu") for _, d, _ in chosen]
+    net = WithSigmoid(models).eval()
+    thresholds = np.clip(np.mean([d["thresholds"] for _, _, d in chosen], axis=0), 0.01, 0.99)
+
+    # metrics metadata: validation of the chosen folds, test results of the chosen fold / ensemble
+    one = count_params(models[0])
+    meta_metrics: dict = {
+        "params": one * len(models),
+        "macs_per_window": count_macs(models[0], cfg.window_samples) * len(models),
+        "folds": [k for k, _, _ in chosen],
+        "validation": {
+            k: float(np.mean([d[k] for _, _, d in chosen]))
+            for k in ("val_loss", "val_lrap", "val_f1_micro", "val_f1_macro")
+        },
+    }
+    if metrics is not None:
+        meta_metrics["test_dir"] = metrics["test_dir"]
+        src = (
+            metrics["ensemble"]
+            if ensemble
+            else next((f for f in metrics["folds"] if f["fold"] == chosen[0][0]), None)
+        )
+        if src is not None:
+            for proto in ("honest", "paper"):
+                r = src[proto]
+                meta_metrics[f"test_{proto}"] = {
+                    k: r[k] for k in ("lrap", "f1_micro", "f1_macro", "f1_per_class")
+                }
+                if proto == "paper":
+                    meta_metrics["test_paper"]["threshold"] = r["threshold"]
+        meta_metrics["test_folds_mean"] = {
+            p: {k: metrics[p][k]["mean"] for k in ("lrap", "f1_micro", "f1_macro")}
+            for p in ("honest", "paper")
+        }
+    arch = describe(cfg.arch, cfg.width) + (
+        f"; ensemble of {len(models)} fold models" if len(models) > 1 else ""
+    )
+    data_desc = (
+        training_data
+        or cfg.training_data
+        or (
+            f"{cfg.data} ({cfg.val_mode} validation, group by {cfg.group_by}, seed {cfg.seed}, crop {cfg.crop}, "
+            f"mix_prob {cfg.augment.mix_prob})"
+        )
+    )
+    props = {
+        "contract_version": str(CONTRACT_VERSION),
+        "labels": json.dumps(list(cfg.labels)),
+        "label_names": json.dumps(list(cfg.label_names)),
+        "sample_rate": str(cfg.sample_rate),
+        "window_samples": str(cfg.window_samples),
+        "normalization": cfg.augment.normalize,
+        "thresholds": json.dumps([round(float(t), 4) for t in thresholds]),
+        "model_name": model_name or f"instrument-meter-{cfg.arch}",
+        "model_version": model_version,
+        "architecture": arch,
+        "metrics": json.dumps(meta_metrics),
+        "training_data": data_desc,
+    }
+
+    # parity inputs first: refuse early when there is no real audio
+    files = (
+        [Path(p) for p in parity_audio]
+        if parity_audio
+        else _default_parity_files(cfg, metrics and metrics.get("test_dir"))
+    )
+    cache = cache_dir if cache_dir is not None else cfg.cache_dir
+    x = _parity_windows(cfg, files, cache_dir=None if cache == "" else cache)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmpd:
+        tmp = Path(tmpd) / "model.onnx"
+        dummy = torch.from_numpy(x[:2])
+        with torch.no_grad():
+            torch.onnx.export(
+                net, (dummy,), str(tmp), input_names=["audio"], output_names=["probs"],
+                dynamic_axes={"audio": {0: "batch"}, "probs": {0: "batch"}}, opset_version=opset, dynamo=False,
+            )  # fmt: skip
+        m = onnx.load(str(tmp))
+        del m.metadata_props[:]
+        for k, v in props.items():
+            e = m.metadata_props.add()
+            e.key, e.value = k, v
+        m.doc_string = f"Instrument Meter model ({arch}); contract docs/model-contract.md v{CONTRACT_VERSION}"
+        onnx.checker.check_model(m)
+        onnx.save(m, str(tmp))
+        diff = parity(net, tmp, x)
+        if not diff <= tolerance:
+            raise ExportError(
+                f"onnxruntime parity failed: max abs diff {diff:.3g} > {tolerance:g}; nothing written"
+            )
+        os.replace(tmp, out)
+    return {"path": str(out), "max_abs_diff": diff, "parity_windows": len(x), "metadata": props}
+
+
+def parity(net: torch.nn.Module, onnx_path, x: np.ndarray) -> float:
+    """Max abs difference between PyTorch and onnxruntime probabilities, over the whole batch and
+    each window alone (batch 1)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    got = sess.run(["probs"], {"audio": x})[0]
+    if got.shape != ref.shape:
+        return float("inf")
+    diff = float(np.max(np.abs(got - ref)))
+    for i in range(min(len(x), 4)):
+        one = sess.run(["probs"], {"audio": x[i : i + 1]})[0]
+        diff = max(diff, float(np.max(np.abs(one - ref[i : i + 1]))))
+    return diff
+
+
+def read_metadata(path) -> dict:
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in m.metadata_props}
