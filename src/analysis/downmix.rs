@@ -1,0 +1,83 @@
+//! Downmixing to mono (mean of channels) with non-finite samples replaced by 0.
+
+/// Replaces NaN and ±Inf by 0 so that one bad sample cannot poison a window's RMS or the model.
+#[inline]
+pub fn sanitize(x: f32) -> f32 {
+    if x.is_finite() {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// Downmixes interleaved frames into `out`; returns the number of frames written
+/// (`min(input.len() / channels, out.len())`). A trailing partial frame is ignored.
+pub fn downmix_interleaved(input: &[f32], channels: usize, out: &mut [f32]) -> usize {
+    assert!(channels > 0, "channel count must be positive");
+    let frames = (input.len() / channels).min(out.len());
+    if channels == 1 {
+        for (o, &x) in out[..frames].iter_mut().zip(input) {
+            *o = sanitize(x);
+        }
+        return frames;
+    }
+    let scale = 1.0 / channels as f32;
+    for (o, frame) in out[..frames].iter_mut().zip(input.chunks_exact(channels)) {
+        *o = frame.iter().map(|&x| sanitize(x)).sum::<f32>() * scale;
+    }
+    frames
+}
+
+/// Downmixes planar channels (one slice per channel, `offset..offset + out.len()` of each) into `out`.
+/// All planes must be at least `offset + out.len()` long.
+pub fn downmix_planar(planes: &[&[f32]], offset: usize, out: &mut [f32]) {
+    assert!(!planes.is_empty(), "at least one channel");
+    let n = out.len();
+    out.fill(0.0);
+    for plane in planes {
+        for (o, &x) in out.iter_mut().zip(&plane[offset..offset + n]) {
+            *o += sanitize(x);
+        }
+    }
+    if planes.len() > 1 {
+        let scale = 1.0 / planes.len() as f32;
+        for o in out.iter_mut() {
+            *o *= scale;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaved_mean_and_sanitising() {
+        let input = [1.0, 0.0, f32::NAN, 0.5, f32::INFINITY, f32::NEG_INFINITY, 0.25, 0.25];
+        let mut out = [9.0; 4];
+        assert_eq!(downmix_interleaved(&input, 2, &mut out), 4);
+        assert_eq!(out, [0.5, 0.25, 0.0, 0.25]);
+    }
+
+    #[test]
+    fn interleaved_respects_output_capacity_and_partial_frames() {
+        let input = [1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 3.0];
+        let mut out = [0.0; 1];
+        assert_eq!(downmix_interleaved(&input, 3, &mut out), 1);
+        let mut out = [0.0; 8];
+        assert_eq!(downmix_interleaved(&input, 3, &mut out), 2);
+        assert_eq!(&out[..2], &[1.0, 2.0]);
+    }
+
+    #[test]
+    fn planar_matches_interleaved() {
+        let l = [0.1, 0.2, f32::NAN, 0.4];
+        let r = [0.3, -0.2, 0.5, 0.0];
+        let mut a = [0.0; 3];
+        downmix_planar(&[&l, &r], 1, &mut a);
+        let inter = [0.2, -0.2, f32::NAN, 0.5, 0.4, 0.0];
+        let mut b = [0.0; 3];
+        downmix_interleaved(&inter, 2, &mut b);
+        assert_eq!(a, b);
+    }
+}

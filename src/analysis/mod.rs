@@ -1,0 +1,18 @@
+//! The analysis core shared by the CLI and the plugin.
+//!
+//! Pipeline (docs/model-contract.md): downmix to mono (non-finite → 0) → resample to the model
+//! rate → a window every hop → silence floor → normalise → model → per-window probabilities →
+//! clip score (mean) → detection (per-class thresholds).
+
+pub mod aggregate;
+pub mod analyzer;
+pub mod downmix;
+pub mod frontend;
+pub mod normalize;
+pub mod resample;
+pub mod window;
+
+pub use aggregate::{detect, ClipAggregator, ThresholdOverride};
+pub use analyzer::{AnalysisError, Analyzer, WindowResult};
+pub use frontend::{AnalysisConfig, ConfigError, FrontEnd, PreparedWindow};
+pub use resample::{UnsupportedRate, INPUT_RATE_RANGE};

@@ -1,0 +1,212 @@
+//! `instrument-meter analyze`: files in, table / JSON Lines / CSV out.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Map, Value};
+
+use instrument_meter::analysis::{detect, ThresholdOverride};
+use instrument_meter::model::ModelInfo;
+use instrument_meter::offline::{FileAnalysis, OfflineAnalyzer};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Analyses every file, printing results as they finish. Returns the number of failed files.
+pub fn run(
+    mut offline: OfflineAnalyzer,
+    files: &[PathBuf],
+    format: OutputFormat,
+    overrides: ThresholdOverride,
+    tty: bool,
+) -> usize {
+    let info = offline.analyzer().info().clone();
+    let thresholds = overrides.apply(&info.thresholds);
+    let bar = if tty {
+        let bar = ProgressBar::new(files.len() as u64 * 1000);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {percent:>3}% {wide_msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if format == OutputFormat::Csv {
+        let mut header = String::from("file,start_s,end_s");
+        for l in &info.labels {
+            header.push(',');
+            header.push_str(&csv_field(l));
+        }
+        let _ = writeln!(out, "{header}");
+    }
+    let mut failures = 0;
+    for (i, path) in files.iter().enumerate() {
+        bar.set_message(path.display().to_string());
+        let base = i as u64 * 1000;
+        let result = offline.analyze_file(path, |f| bar.set_position(base + (f * 1000.0) as u64));
+        bar.set_position(base + 1000);
+        match result {
+            Ok(a) => {
+                let text = match format {
+                    OutputFormat::Json => json_line(&a, &info, &thresholds),
+                    OutputFormat::Csv => csv_rows(&a),
+                    OutputFormat::Table => table(&a, &info, &thresholds),
+                };
+                bar.suspend(|| {
+                    let _ = out.write_all(text.as_bytes());
+                    let _ = out.flush();
+                });
+            }
+            Err(e) => {
+                failures += 1;
+                bar.suspend(|| eprintln!("error: {e}"));
+            }
+        }
+    }
+    bar.finish_and_clear();
+    failures
+}
+
+fn scores_object(labels: &[String], probs: &[f32]) -> Value {
+    let mut m = Map::new();
+    for (l, &p) in labels.iter().zip(probs) {
+        m.insert(l.clone(), json!(round6(p)));
+    }
+    Value::Object(m)
+}
+
+/// Six decimals keep the JSON short and are far below any meaningful difference.
+fn round6(p: f32) -> f64 {
+    (p as f64 * 1e6).round() / 1e6
+}
+
+fn round_time(t: f64) -> f64 {
+    (t * 1e6).round() / 1e6
+}
+
+pub fn json_line(a: &FileAnalysis, info: &ModelInfo, thresholds: &[f32]) -> String {
+    let detected: Vec<&String> = detect(&a.scores, thresholds).into_iter().map(|i| &info.labels[i]).collect();
+    let windows: Vec<Value> = a
+        .windows
+        .iter()
+        .map(|w| {
+            json!({
+                "start_s": round_time(w.start_s),
+                "end_s": round_time(w.end_s),
+                "scores": scores_object(&info.labels, &w.probs),
+            })
+        })
+        .collect();
+    let v = json!({
+        "file": a.path.display().to_string(),
+        "duration_s": round_time(a.duration_s),
+        "sample_rate": a.sample_rate,
+        "model": info.display_name(),
+        "labels": info.labels,
+        "scores": scores_object(&info.labels, &a.scores),
+        "detected": detected,
+        "windows": windows,
+    });
+    format!("{v}\n")
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn csv_rows(a: &FileAnalysis) -> String {
+    let file = csv_field(&a.path.display().to_string());
+    let mut s = String::new();
+    for w in &a.windows {
+        s.push_str(&format!("{file},{:.6},{:.6}", w.start_s, w.end_s));
+        for p in &w.probs {
+            s.push_str(&format!(",{p:.6}"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Shade for a probability: five levels from nothing to a full block.
+fn shade(p: f32) -> char {
+    match p {
+        p if p < 0.2 => '·',
+        p if p < 0.4 => '░',
+        p if p < 0.6 => '▒',
+        p if p < 0.8 => '▓',
+        _ => '█',
+    }
+}
+
+/// Most timeline cells in one row; longer files get wider cells.
+const MAX_CELLS: usize = 100;
+
+pub fn table(a: &FileAnalysis, info: &ModelInfo, thresholds: &[f32]) -> String {
+    let detected = detect(&a.scores, thresholds);
+    let mut s = format!(
+        "{}  ({:.2} s, {} Hz, {} ch; model: {})\n",
+        a.path.display(),
+        a.duration_s,
+        a.sample_rate,
+        a.channels,
+        info.display_name()
+    );
+    if detected.is_empty() {
+        s.push_str("  detected: none\n");
+    } else {
+        let list: Vec<String> = detected
+            .iter()
+            .map(|&i| format!("{} {:.2}", info.label_names[i], a.scores[i]))
+            .collect();
+        s.push_str(&format!("  detected: {}\n", list.join(", ")));
+    }
+    // Per-cell value: mean of the windows whose centre falls inside the cell.
+    let cell_s = (a.duration_s / MAX_CELLS as f64).ceil().max(1.0);
+    let cells = ((a.duration_s / cell_s).ceil() as usize).max(1);
+    let classes = info.num_classes();
+    let mut sums = vec![0.0f64; cells * classes];
+    let mut counts = vec![0usize; cells];
+    for w in &a.windows {
+        let c = (((w.start_s + w.end_s) / 2.0 / cell_s) as usize).min(cells - 1);
+        counts[c] += 1;
+        for (k, &p) in w.probs.iter().enumerate() {
+            sums[c * classes + k] += p as f64;
+        }
+    }
+    let name_w = info.label_names.iter().map(|n| n.chars().count()).max().unwrap_or(4).max(10);
+    s.push_str(&format!(
+        "  {:<name_w$}  {:>5}  {:>5}  timeline (1 cell = {} s; · <0.2 ░ <0.4 ▒ <0.6 ▓ <0.8 █)\n",
+        "instrument", "score", "thr", cell_s
+    ));
+    for k in 0..classes {
+        let mark = if detected.contains(&k) { '*' } else { ' ' };
+        let line: String = (0..cells)
+            .map(|c| {
+                if counts[c] == 0 {
+                    ' '
+                } else {
+                    shade((sums[c * classes + k] / counts[c] as f64) as f32)
+                }
+            })
+            .collect();
+        s.push_str(&format!(
+            "{mark} {:<name_w$}  {:>5.2}  {:>5.2}  {line}\n",
+            info.label_names[k], a.scores[k], thresholds[k]
+        ));
+    }
+    s.push('\n');
+    s
+}

@@ -1,0 +1,274 @@
+//! `instrument-meter bench`: the numbers the project promises, measured on this machine.
+//!
+//! Prints per-window inference latency (1 thread), whole-file analysis speed as a multiple of
+//! real time, the pipeline's overhead over pure inference, peak memory, and the same analysis done
+//! the usual Python way (benches/python_baseline.py, run with the project's venv).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use instrument_meter::analysis::{AnalysisConfig, FrontEnd};
+use instrument_meter::model::{ModelRunner, SessionConfig, DEFAULT_MODEL};
+use instrument_meter::offline::OfflineAnalyzer;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// ONNX model file (default: the embedded model).
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Length of the synthetic test file (44.1 kHz stereo WAV).
+    #[arg(long, value_name = "S", default_value_t = 60.0)]
+    seconds: f64,
+    /// Seconds between windows.
+    #[arg(long, value_name = "S", default_value_t = 0.5)]
+    hop: f64,
+    /// Windows per inference call in the offline path.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    batch: usize,
+    /// Repetitions of each whole-file measurement (the median is reported).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    runs: usize,
+    /// Python interpreter for the baseline (default: <repo>/.venv/bin/python).
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// Skip the Python baseline.
+    #[arg(long)]
+    no_python: bool,
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Peak resident memory of this process in KiB (Linux), from /proc/self/status.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Deterministic music-like test signal: a few harmonic notes per second plus a little noise.
+fn synth(seconds: f64, rate: u32) -> Vec<[f32; 2]> {
+    let n = (seconds * rate as f64) as usize;
+    let mut seed: u32 = 0x1234_5678;
+    let mut noise = move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+    };
+    let notes = [220.0f32, 261.6, 329.6, 392.0, 440.0, 523.3, 293.7, 349.2];
+    (0..n)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            let k = (t * 2.0) as usize;
+            let f = notes[k % notes.len()];
+            let env = (-(t * 2.0).fract() * 3.0).exp();
+            let mut x = 0.0;
+            for h in 1..6 {
+                x += (2.0 * std::f32::consts::PI * f * h as f32 * t).sin() / h as f32;
+            }
+            let l = 0.2 * env * x + 0.01 * noise();
+            [l, 0.9 * l + 0.01 * noise()]
+        })
+        .collect()
+}
+
+fn write_wav(path: &Path, frames: &[[f32; 2]], rate: u32) -> std::io::Result<()> {
+    let data_len = (frames.len() * 4) as u32;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    f.write_all(b"RIFF")?;
+    f.write_all(&(36 + data_len).to_le_bytes())?;
+    f.write_all(b"WAVEfmt ")?;
+    f.write_all(&16u32.to_le_bytes())?;
+    f.write_all(&1u16.to_le_bytes())?;
+    f.write_all(&2u16.to_le_bytes())?;
+    f.write_all(&rate.to_le_bytes())?;
+    f.write_all(&(rate * 4).to_le_bytes())?;
+    f.write_all(&4u16.to_le_bytes())?;
+    f.write_all(&16u16.to_le_bytes())?;
+    f.write_all(b"data")?;
+    f.write_all(&data_len.to_le_bytes())?;
+    for fr in frames {
+        for &x in fr {
+            f.write_all(&((x.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())?;
+        }
+    }
+    f.flush()
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
+    let session = SessionConfig { intra_threads: 1 };
+    let load = || -> Result<ModelRunner, BoxError> {
+        Ok(match &args.model {
+            Some(p) => ModelRunner::from_file(p, &session)?,
+            None => ModelRunner::default_model(&session)?,
+        })
+    };
+    let mut runner = load()?;
+    let info = runner.info().clone();
+    let rate = 44_100;
+    let dir = std::env::temp_dir().join(format!("instrument-meter-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let wav = dir.join("bench.wav");
+    let frames = synth(args.seconds, rate);
+    write_wav(&wav, &frames, rate)?;
+    let model_path = match &args.model {
+        Some(p) => p.clone(),
+        None => {
+            let p = dir.join("model.onnx");
+            std::fs::write(&p, DEFAULT_MODEL.ok_or("no embedded model")?)?;
+            p
+        }
+    };
+
+    println!("instrument-meter bench");
+    println!("  model:    {} ({} classes, {} Hz, {}-sample windows)", info.display_name(), info.num_classes(), info.sample_rate, info.window_samples);
+    println!("  audio:    {:.0} s synthetic, {rate} Hz stereo 16-bit WAV; hop {} s; 1 intra-op thread", args.seconds, args.hop);
+    if let Ok(rt) = instrument_meter::runtime::runtime() {
+        println!("  runtime:  ONNX Runtime {} ({})", rt.version, rt.library_path.display());
+    }
+
+    // Prepared model inputs, exactly as the pipeline makes them.
+    let config = AnalysisConfig {
+        hop_s: args.hop,
+        max_batch: args.batch.max(1),
+        ..AnalysisConfig::default()
+    };
+    let mut front = FrontEnd::new(&info, rate, &config)?;
+    let mut windows: Vec<f32> = Vec::new();
+    let mut n_windows = 0usize;
+    let interleaved: Vec<f32> = frames.iter().flatten().copied().collect();
+    let mut collect = |w: instrument_meter::analysis::PreparedWindow<'_>| {
+        if !w.silent {
+            windows.extend_from_slice(w.samples);
+            n_windows += 1;
+        }
+    };
+    front.push_interleaved(&interleaved, 2, &mut collect);
+    front.finish(&mut collect);
+    drop(interleaved);
+    if n_windows == 0 {
+        return Err("the test signal produced no windows".into());
+    }
+    let ws = info.window_samples;
+    let classes = info.num_classes();
+
+    // 1. Per-window latency, batch 1.
+    let mut out = vec![0.0f32; classes];
+    for i in 0..20 {
+        let w = i % n_windows;
+        runner.run(&windows[w * ws..(w + 1) * ws], 1, &mut out)?;
+    }
+    let iters = 300;
+    let mut lat = Vec::with_capacity(iters);
+    for i in 0..iters {
+        let w = i % n_windows;
+        let t = Instant::now();
+        runner.run(&windows[w * ws..(w + 1) * ws], 1, &mut out)?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!();
+    println!("per-window inference (batch 1, {iters} runs):  p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms",
+        percentile(&lat, 0.5), percentile(&lat, 0.99), lat[lat.len() - 1]);
+
+    // 2. Pure inference of the file's windows, batched like the offline path.
+    let runs = args.runs.max(1);
+    let mut out = vec![0.0f32; n_windows * classes];
+    let mut t_inf = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let mut done = 0;
+        while done < n_windows {
+            let b = (n_windows - done).min(config.max_batch);
+            runner.run(&windows[done * ws..(done + b) * ws], b, &mut out[done * classes..(done + b) * classes])?;
+            done += b;
+        }
+        t_inf.push(t.elapsed().as_secs_f64());
+    }
+    let t_inf = median(t_inf);
+    drop(windows);
+
+    // 3. Whole file: decode + downmix + resample + window + normalise + inference + aggregation.
+    let mut offline = OfflineAnalyzer::new(runner, config)?;
+    let mut t_file = Vec::new();
+    let mut file_windows = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let a = offline.analyze_file(&wav, |_| {})?;
+        t_file.push(t.elapsed().as_secs_f64());
+        file_windows = a.windows.len();
+    }
+    let t_file = median(t_file);
+    let rt_factor = args.seconds / t_file;
+    let overhead = (t_file / t_inf - 1.0) * 100.0;
+    println!("pure inference of the file's {n_windows} windows (batch {}):  {:.1} ms", config.max_batch, t_inf * 1e3);
+    println!("whole-file analysis ({file_windows} windows, median of {runs}):  {:.1} ms  =  {:.0}x real time", t_file * 1e3, rt_factor);
+    println!("pipeline overhead over pure inference:  {overhead:+.1}%  (decode, downmix, resample, windowing)");
+
+    // Same with batch 1 (the plugin's setting).
+    let mut runner = offline.into_runner();
+    let mut t1 = Vec::new();
+    {
+        let c1 = AnalysisConfig { max_batch: 1, ..config };
+        let r = std::mem::replace(&mut runner, load()?);
+        let mut off1 = OfflineAnalyzer::new(r, c1)?;
+        for _ in 0..runs {
+            let t = Instant::now();
+            off1.analyze_file(&wav, |_| {})?;
+            t1.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let t1 = median(t1);
+    println!("whole-file analysis, batch 1:  {:.1} ms  =  {:.0}x real time", t1 * 1e3, args.seconds / t1);
+    match peak_rss_kib() {
+        Some(k) => println!("peak memory (VmHWM):  {:.1} MiB", k as f64 / 1024.0),
+        None => println!("peak memory:  unavailable on this platform"),
+    }
+
+    // 4. The usual Python way, same file and model.
+    if !args.no_python {
+        let python = args
+            .python
+            .clone()
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_baseline.py");
+        if !python.exists() || !script.exists() {
+            println!("python baseline:  skipped ({} or {} missing)", python.display(), script.display());
+        } else {
+            let output = Command::new(&python)
+                .arg(&script)
+                .args(["--model", &model_path.display().to_string(), "--audio", &wav.display().to_string()])
+                .args(["--hop", &args.hop.to_string(), "--runs", &runs.min(3).to_string()])
+                .output()?;
+            if !output.status.success() {
+                println!("python baseline:  failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+            } else {
+                let v: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+                let py = v["seconds"].as_f64().unwrap_or(f64::NAN);
+                println!(
+                    "python baseline ({}; {} windows):  {:.1} ms  =  {:.0}x real time;  Rust is {:.1}x faster",
+                    v["method"].as_str().unwrap_or("?"),
+                    v["windows"],
+                    py * 1e3,
+                    args.seconds / py,
+                    py / t_file
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Streaming audio file decoding (WAV, FLAC, MP3, Ogg Vorbis) with symphonia, packet by packet,
+//! so memory stays bounded for arbitrarily long files.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+/// Consecutive undecodable packets tolerated before the file is declared corrupt.
+const MAX_BAD_PACKETS: usize = 64;
+
+/// A decoding failure, always naming the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {kind}", path.display())]
+pub struct DecodeError {
+    pub path: PathBuf,
+    pub kind: DecodeErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeErrorKind {
+    #[error("cannot open file: {0}")]
+    Open(std::io::Error),
+    #[error("file is empty (0 bytes)")]
+    EmptyFile,
+    #[error("not a supported audio file (WAV, FLAC, MP3, Ogg Vorbis) or corrupt: {0}")]
+    Format(String),
+    #[error("no audio track")]
+    NoAudioTrack,
+    #[error("unsupported codec: {0}")]
+    Codec(String),
+    #[error("corrupt audio data: {0}")]
+    Corrupt(String),
+    #[error("read error: {0}")]
+    Io(std::io::Error),
+    #[error("the stream has no sample rate or channel layout")]
+    MissingParameters,
+}
+
+/// An open audio file, decoded block by block into interleaved f32.
+pub struct AudioFileReader {
+    path: PathBuf,
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    sample_rate: u32,
+    channels: usize,
+    total_frames: Option<u64>,
+    buf: Vec<f32>,
+    bad_packets: usize,
+}
+
+impl AudioFileReader {
+    pub fn open(path: &Path) -> Result<AudioFileReader, DecodeError> {
+        let err = |kind| DecodeError {
+            path: path.to_path_buf(),
+            kind,
+        };
+        let file = File::open(path).map_err(|e| err(DecodeErrorKind::Open(e)))?;
+        let meta = file.metadata().map_err(|e| err(DecodeErrorKind::Open(e)))?;
+        if meta.is_dir() {
+            return Err(err(DecodeErrorKind::Open(std::io::Error::other("is a directory"))));
+        }
+        if meta.len() == 0 {
+            return Err(err(DecodeErrorKind::EmptyFile));
+        }
+        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let format = symphonia::default::get_probe()
+            .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+            .map_err(|e| err(DecodeErrorKind::Format(e.to_string())))?;
+        let track = format
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| err(DecodeErrorKind::NoAudioTrack))?;
+        let params = track
+            .codec_params
+            .as_ref()
+            .and_then(|p| p.audio())
+            .ok_or_else(|| err(DecodeErrorKind::NoAudioTrack))?
+            .clone();
+        let track_id = track.id;
+        let total_frames = track.num_frames;
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| err(DecodeErrorKind::Codec(e.to_string())))?;
+        let sample_rate = params.sample_rate.ok_or_else(|| err(DecodeErrorKind::MissingParameters))?;
+        // Some streams only reveal their channel layout in the first decoded packet; 0 = unknown yet.
+        let channels = params.channels.as_ref().map_or(0, |c| c.count());
+        Ok(AudioFileReader {
+            path: path.to_path_buf(),
+            format,
+            decoder,
+            track_id,
+            sample_rate,
+            channels,
+            total_frames,
+            buf: Vec::new(),
+            bad_packets: 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// Channel count (0 until the first block when the container does not declare it).
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Frame count declared by the container, if any (used for progress only).
+    pub fn total_frames(&self) -> Option<u64> {
+        self.total_frames
+    }
+
+    /// Decodes the next packet. Returns interleaved samples and the channel count, or `None` at
+    /// the end of the stream. Empty packets are skipped.
+    pub fn next_block(&mut self) -> Result<Option<(&[f32], usize)>, DecodeError> {
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(None),
+                // A truncated file ends early; what was decoded so far is still valid audio.
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(SymError::IoError(e)) => return Err(self.error(DecodeErrorKind::Io(e))),
+                Err(SymError::ResetRequired) => return Ok(None),
+                Err(e) => return Err(self.error(DecodeErrorKind::Corrupt(e.to_string()))),
+            };
+            if packet.track_id != self.track_id {
+                continue;
+            }
+            match self.decoder.decode(&packet) {
+                Ok(audio) => {
+                    self.bad_packets = 0;
+                    if audio.frames() == 0 {
+                        continue;
+                    }
+                    let channels = audio.spec().channels().count().max(1);
+                    self.channels = channels;
+                    self.buf.resize(audio.samples_interleaved(), 0.0);
+                    audio.copy_to_slice_interleaved(&mut self.buf);
+                    let rate = audio.spec().rate();
+                    if rate != 0 {
+                        self.sample_rate = rate;
+                    }
+                    return Ok(Some((&self.buf, channels)));
+                }
+                Err(SymError::DecodeError(msg)) => {
+                    self.bad_packets += 1;
+                    if self.bad_packets > MAX_BAD_PACKETS {
+                        return Err(self.error(DecodeErrorKind::Corrupt(msg.to_string())));
+                    }
+                }
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(self.error(DecodeErrorKind::Corrupt(e.to_string()))),
+            }
+        }
+    }
+
+    fn error(&self, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError {
+            path: self.path.clone(),
+            kind,
+        }
+    }
+}

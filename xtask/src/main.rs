@@ -1,0 +1,3 @@
+fn main() -> nih_plug_xtask::Result<()> {
+    nih_plug_xtask::main()
+}
