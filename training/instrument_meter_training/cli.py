@@ -144,6 +144,7 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("models", help="markdown table of the architectures: layers, params, MACs")
     p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--latency", action="store_true", help="also time onnxruntime inference (1 thread)")
 
     p = sub.add_parser("bench", help="steady-state training throughput (windows/s) of architectures")
     p.add_argument("--arch", nargs="*", default=None)
@@ -194,7 +195,7 @@ def main(argv=None) -> int:
         from .evaluate import model_table
         from .models import ARCHS
 
-        print(model_table(ARCHS, args.width))
+        print(model_table(ARCHS, args.width, args.latency))
         return 0
     if args.cmd == "bench":
         from .models import ARCHS

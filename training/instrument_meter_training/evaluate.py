@@ -309,13 +309,19 @@ def table(run_dirs, protocols=("paper", "honest")) -> str:
     return "\n".join(out)
 
 
-def model_table(archs, width: float = 1.0) -> str:
-    lines = ["| arch | layers | params | MACs / 1-s window |", "|---|---|---|---|"]
+def model_table(archs, width: float = 1.0, latency: bool = False) -> str:
+    """Markdown table of architectures; with ``latency``, onnxruntime 1-thread ms per window."""
+    head = "| arch | layers | params | MACs / 1-s window |" + (" ORT 1 thread p50 / p99 |" if latency else "")
+    lines = [head, "|---|---|---|---|" + ("---|" if latency else "")]
     for a in archs:
-        m = build_model(a, 11, width)
-        lines.append(
-            f"| `{a}` | {describe(a, width).split(': ', 1)[1]} | {count_params(m):,} | {count_macs(m) / 1e6:.1f} M |"
-        )
+        m = build_model(a, 11, width).eval()
+        row = f"| `{a}` | {describe(a, width).split(': ', 1)[1]} | {count_params(m):,} | {count_macs(m) / 1e6:.1f} M |"
+        if latency:
+            from .export import ort_latency
+
+            r = ort_latency(m)
+            row += f" {r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms |"
+        lines.append(row)
     return "\n".join(lines)
 
 

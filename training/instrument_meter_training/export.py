@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -160,7 +162,8 @@ def export(
     with tempfile.TemporaryDirectory(dir=out.parent) as tmpd:
         tmp = Path(tmpd) / "model.onnx"
         dummy = torch.from_numpy(x[:2])
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer chatter (GRU shape checks, constant folding)
             torch.onnx.export(
                 net, (dummy,), str(tmp), input_names=["audio"], output_names=["probs"],
                 dynamic_axes={"audio": {0: "batch"}, "probs": {0: "batch"}}, opset_version=opset, dynamo=False,
@@ -207,3 +210,31 @@ def read_metadata(path) -> dict:
 
     m = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in m.metadata_props}
+
+
+def ort_latency(model: torch.nn.Module, samples: int = 22050, runs: int = 200, threads: int = 1) -> dict:
+    """p50/p99 milliseconds per 1-window inference in onnxruntime (``threads`` intra-op threads)."""
+    import onnxruntime as ort
+
+    net = WithSigmoid([model]).eval()
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                net, (torch.randn(1, 1, samples),), str(path), input_names=["audio"], output_names=["probs"],
+                dynamic_axes={"audio": {0: "batch"}, "probs": {0: "batch"}}, opset_version=17, dynamo=False,
+            )  # fmt: skip
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((1, 1, samples)).astype(np.float32)
+    for _ in range(10):
+        sess.run(["probs"], {"audio": x})
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(["probs"], {"audio": x})
+        t.append((time.perf_counter() - t0) * 1e3)
+    return {"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99))}

@@ -287,7 +287,7 @@ def describe(arch: str, width: float = 1.0) -> str:
         "dcnn": f"dcnn: stride-3 front, 7 cells 2xConv1d(k3)+BN+LReLU+MaxPool3 [{chans}][:7], dense 512, dense",
         "fcn": f"fcn: stride-3 front, 8 cells 2xConv1d(k3)+BN+LReLU+MaxPool3 [{chans}], 1x1 conv head, mean",
         "rfcn": f"rfcn: stride-3 front, 8 residual cells 2xConv1d(k3)+BN+LReLU+MaxPool3 [{chans}], 1x1 conv head, mean",
-        "rcnn": f"rcnn: rfcn [{chans}] || BiGRU 128 (frame conv 64x(512/256)), concat, dropout 0.5, dense",
+        "rcnn": f"rcnn: rfcn [{chans}] in parallel with BiGRU 128 (frame conv 64x(512/256)), concat, dropout 0.5, dense",
         "melcnn": f"melcnn: log-mel 128 (1024/512) + 4x2 Conv2d 3x3 [{','.join(str(int(round(c * width))) for c in (16, 32, 64, 128))}], global max, dense 256, dense",
     }[arch] + (f" (width {width:g})" if width != 1.0 else "")
 

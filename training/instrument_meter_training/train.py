@@ -245,7 +245,10 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
     fdir = run_dir / f"fold{fold}"
     fdir.mkdir(parents=True, exist_ok=True)
     if (fdir / "done.json").is_file():
-        return json.loads((fdir / "done.json").read_text())
+        done = json.loads((fdir / "done.json").read_text())
+        if done.get("stopped_early") or done.get("epochs_run", 0) >= cfg.epochs:
+            return done
+        (fdir / "done.json").unlink()  # resumed with more epochs
     seed = _fold_seed(cfg, fold)
     seed_everything(seed)
     tr_idx, va_idx = prep.folds[fold]
@@ -301,7 +304,7 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
     loss_fn = nn.BCEWithLogitsLoss()
     from tqdm import tqdm
 
-    stop = False
+    stop = bad >= cfg.patience
     for epoch in range(start_epoch, cfg.epochs):
         if stop:
             break
@@ -396,7 +399,7 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
         summary = {
             "fold": fold, "best_epoch": best["epoch"], "val_loss": v["val_loss"], "val_lrap": v["val_lrap"],
             "val_f1_micro": f["f1_micro"], "val_f1_macro": f["f1_macro"], "thresholds": thr.tolist(),
-            "epochs_run": len(logs), "windows_per_s": float(np.median([r["windows_per_s"] for r in logs])),
+            "epochs_run": len(logs), "stopped_early": bool(stop), "windows_per_s": float(np.median([r["windows_per_s"] for r in logs])),
             "val_clips": len(val.clip_targets), "train_excerpts": len(tr_idx), "device": str(device),
         }  # fmt: skip
         (fdir / "done.json").write_text(json.dumps(summary, indent=2))

@@ -85,3 +85,31 @@ def fake_irmas(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
+
+
+def make_untrained_run(
+    run_dir: Path, arch: str, data: Path, cache: Path, folds: int = 2, seed: int = 0
+) -> Path:
+    """A run directory as `train` leaves it, with untrained fold models (fast export tests)."""
+    import json
+
+    import torch
+
+    from instrument_meter_training.models import build_model
+    from instrument_meter_training.train import TrainConfig
+
+    cfg = TrainConfig(data=str(data), arch=arch, folds=folds, cache_dir=str(cache), seed=seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_json()))
+    for k in range(folds):
+        torch.manual_seed(seed + k)
+        m = build_model(arch, len(cfg.labels)).eval()
+        d = run_dir / f"fold{k}"
+        d.mkdir(exist_ok=True)
+        torch.save({"model": m.state_dict(), "epoch": 0, "val_loss": 0.5 + k}, d / "best.pt")
+        done = {
+            "fold": k, "best_epoch": 0, "val_loss": 0.5 + k, "val_lrap": 0.5, "val_f1_micro": 0.4,
+            "val_f1_macro": 0.3, "thresholds": [0.3 + 0.01 * i for i in range(len(cfg.labels))],
+        }  # fmt: skip
+        (d / "done.json").write_text(json.dumps(done))
+    return run_dir
