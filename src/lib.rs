@@ -9,5 +9,9 @@ pub mod model;
 pub mod offline;
 pub mod runtime;
 
+/// The CLAP/VST3/standalone plugin (feature `plugin`).
+#[cfg(feature = "plugin")]
+pub mod plugin;
+
 pub use analysis::{AnalysisConfig, Analyzer, ClipAggregator, ThresholdOverride, WindowResult};
 pub use model::{ModelError, ModelInfo, ModelRunner, SessionConfig};

@@ -1,0 +1,527 @@
+//! The egui panel: one meter per instrument beside a 30-second heatmap timeline, a status line
+//! and the settings. Reads the shared state only; never touches the audio thread.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use egui::{
+    Align, Align2, Color32, CornerRadius, FontId, Layout, Pos2, Rect, RichText, Sense, Stroke, Vec2,
+};
+use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::LogicalSize;
+use nice_plug::prelude::{Param, ParamSetter, ResizeHint};
+use nice_plug_egui::widgets::ParamSlider;
+use nice_plug_egui::{
+    create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier,
+};
+
+use super::params::{MeterParams, MIN_EDITOR_SIZE};
+use super::shared::{Shared, HISTORY_SECONDS, MAX_CLASSES};
+
+pub type Editor = EguiEditor<MeterApp>;
+
+/// Builds the editor at the persisted size.
+pub fn create(params: Arc<MeterParams>, shared: Arc<Shared>) -> Option<Editor> {
+    let (w, h) = *params.editor_size.read().unwrap_or_else(|e| e.into_inner());
+    let state = EguiEditorState::from_size(
+        LogicalSize::new(
+            w.max(MIN_EDITOR_SIZE.0) as f64,
+            h.max(MIN_EDITOR_SIZE.1) as f64,
+        ),
+        1.0,
+    );
+    let settings = EguiNiceSettings::new()
+        .with_tile("Instrument Meter")
+        .with_resize_hint(
+            ResizeHint::resizable().with_min_logical_size(LogicalSize::new(
+                MIN_EDITOR_SIZE.0 as f32,
+                MIN_EDITOR_SIZE.1 as f32,
+            )),
+        );
+    let model_path = params.user_model_path().unwrap_or_default();
+    create_egui_editor(
+        state,
+        RepaintNotifier::new(),
+        settings,
+        MeterApp {
+            params,
+            shared,
+            gui: None,
+            display: [0.0; MAX_CLASSES],
+            last_frame: None,
+            last_windows: 0,
+            last_window_at: None,
+            model_path,
+            show_settings: true,
+        },
+    )
+}
+
+/// Colours: dark neutral background, one accent, a perceptual heatmap ramp.
+mod palette {
+    use egui::Color32;
+    pub const BG: Color32 = Color32::from_rgb(0x16, 0x18, 0x1d);
+    pub const PANEL: Color32 = Color32::from_rgb(0x1e, 0x21, 0x28);
+    pub const TRACK: Color32 = Color32::from_rgb(0x2a, 0x2e, 0x37);
+    pub const TEXT: Color32 = Color32::from_rgb(0xe6, 0xe8, 0xec);
+    pub const DIM: Color32 = Color32::from_rgb(0x8a, 0x90, 0x9c);
+    pub const IDLE_BAR: Color32 = Color32::from_rgb(0x4a, 0x6f, 0x8f);
+    pub const LIT_BAR: Color32 = Color32::from_rgb(0x3d, 0xdc, 0x97);
+    pub const LIT_TEXT: Color32 = Color32::from_rgb(0x9c, 0xf5, 0xc8);
+    pub const THRESHOLD: Color32 = Color32::from_rgb(0xff, 0xd1, 0x66);
+    pub const ERROR_BG: Color32 = Color32::from_rgb(0x4a, 0x1f, 0x24);
+    pub const ERROR_TEXT: Color32 = Color32::from_rgb(0xff, 0xb4, 0xb4);
+    pub const WARN: Color32 = Color32::from_rgb(0xff, 0xc8, 0x57);
+
+    /// Heatmap ramp (dark blue → teal → green → yellow), readable on the dark background.
+    pub fn heat(v: f32) -> Color32 {
+        const STOPS: [(f32, [u8; 3]); 5] = [
+            (0.0, [0x1e, 0x21, 0x28]),
+            (0.25, [0x25, 0x3b, 0x6e]),
+            (0.5, [0x1f, 0x7a, 0x8c]),
+            (0.75, [0x3d, 0xc4, 0x7e]),
+            (1.0, [0xf4, 0xe8, 0x5c]),
+        ];
+        let v = v.clamp(0.0, 1.0);
+        for w in STOPS.windows(2) {
+            let (a, ca) = w[0];
+            let (b, cb) = w[1];
+            if v <= b {
+                let t = (v - a) / (b - a);
+                let mix =
+                    |i: usize| (ca[i] as f32 + t * (cb[i] as f32 - ca[i] as f32)).round() as u8;
+                return Color32::from_rgb(mix(0), mix(1), mix(2));
+            }
+        }
+        Color32::from_rgb(0xf4, 0xe8, 0x5c)
+    }
+}
+
+pub struct MeterApp {
+    params: Arc<MeterParams>,
+    shared: Arc<Shared>,
+    gui: Option<GuiContext>,
+    /// Meter values as displayed (eased toward the published activations: no jitter).
+    display: [f32; MAX_CLASSES],
+    last_frame: Option<Instant>,
+    /// Window counter at the last frame, and when it last changed (smooth timeline scrolling).
+    last_windows: u64,
+    last_window_at: Option<Instant>,
+    /// Model path being edited.
+    model_path: String,
+    show_settings: bool,
+}
+
+fn fmt_rate(hz: u32) -> String {
+    if hz % 1000 == 0 {
+        format!("{} kHz", hz / 1000)
+    } else {
+        format!("{:.2} kHz", hz as f64 / 1000.0)
+    }
+}
+
+impl NiceEguiApp for MeterApp {
+    fn build(
+        &mut self,
+        egui_ctx: egui::Context,
+        gui: GuiContext,
+        _frame: &mut nice_plug_egui::Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        let mut style = (*egui_ctx.global_style()).clone();
+        style.visuals = egui::Visuals::dark();
+        style.visuals.panel_fill = palette::BG;
+        style.visuals.window_fill = palette::PANEL;
+        style.visuals.override_text_color = Some(palette::TEXT);
+        style.spacing.item_spacing = Vec2::new(8.0, 6.0);
+        egui_ctx.set_global_style(style);
+        self.gui = Some(gui);
+        Ok(())
+    }
+
+    fn resized(&mut self, size: nice_plug_egui::baseview::WindowSize) {
+        let w = size.logical.width.round().max(MIN_EDITOR_SIZE.0 as f64) as u32;
+        let h = size.logical.height.round().max(MIN_EDITOR_SIZE.1 as f64) as u32;
+        *self
+            .params
+            .editor_size
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = (w, h);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
+        let now = Instant::now();
+        let dt = self
+            .last_frame
+            .map_or(0.0, |t| (now - t).as_secs_f32())
+            .min(0.1);
+        self.last_frame = Some(now);
+        let windows = self.shared.windows_done.load(Ordering::Acquire);
+        if windows != self.last_windows || self.last_window_at.is_none() {
+            self.last_windows = windows;
+            self.last_window_at = Some(now);
+        }
+
+        egui::CentralPanel::default()
+            .frame(egui::Frame::new().fill(palette::BG).inner_margin(12.0))
+            .show(ui, |ui| {
+                self.header(ui);
+                self.banner(ui);
+                ui.add_space(4.0);
+                let settings_h = if self.show_settings { 150.0 } else { 26.0 };
+                let meters_h = (ui.available_height() - settings_h).max(120.0);
+                let (rect, _) = ui
+                    .allocate_exact_size(Vec2::new(ui.available_width(), meters_h), Sense::hover());
+                self.meters_and_timeline(ui, rect, dt, now);
+                ui.add_space(6.0);
+                self.settings(ui);
+            });
+        ui.ctx().request_repaint();
+    }
+}
+
+impl MeterApp {
+    fn header(&mut self, ui: &mut egui::Ui) {
+        let slow = self.shared.slow();
+        let host = self.shared.host_rate.load(Ordering::Relaxed);
+        let us = self.shared.inference_us_avg.load();
+        let dropped = self.shared.windows_dropped.load(Ordering::Relaxed);
+        let lost = self.shared.samples_lost.load(Ordering::Relaxed);
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("Instrument Meter").size(18.0).strong());
+            ui.add_space(8.0);
+            let model = match &slow.status.info {
+                Some(info) => format!("{} · {} classes", info.display_name(), info.num_classes()),
+                None => "no model".into(),
+            };
+            ui.label(RichText::new(model).color(palette::DIM));
+        });
+        ui.horizontal_wrapped(|ui| {
+            let mut parts: Vec<String> = Vec::new();
+            if host > 0 {
+                match &slow.status.info {
+                    Some(info) => parts.push(format!(
+                        "host {} → model {}",
+                        fmt_rate(host),
+                        fmt_rate(info.sample_rate)
+                    )),
+                    None => parts.push(format!("host {}", fmt_rate(host))),
+                }
+            } else {
+                parts.push("not processing".into());
+            }
+            parts.push(format!("hop {:.2} s", self.params.hop_s.value()));
+            if us > 0.0 {
+                parts.push(format!("inference {:.1} ms/window", us / 1000.0));
+            }
+            ui.label(
+                RichText::new(parts.join("  ·  "))
+                    .color(palette::DIM)
+                    .size(12.5),
+            );
+            let drop_text = format!("dropped windows: {dropped}");
+            if dropped > 0 || lost > 0 {
+                let mut t = drop_text;
+                if lost > 0 {
+                    t.push_str(&format!(" (ring overflow: {lost} samples)"));
+                }
+                ui.label(
+                    RichText::new(format!("⚠ {t} — inference is falling behind"))
+                        .color(palette::WARN)
+                        .size(12.5),
+                );
+            } else {
+                ui.label(RichText::new(drop_text).color(palette::DIM).size(12.5));
+            }
+        });
+    }
+
+    fn banner(&mut self, ui: &mut egui::Ui) {
+        let slow = self.shared.slow();
+        let (text, bg, fg) = match (&slow.status.error, &slow.status.warning) {
+            (Some(e), _) => (
+                format!("Not analysing — audio passes through unchanged.\n{e}"),
+                palette::ERROR_BG,
+                palette::ERROR_TEXT,
+            ),
+            (None, Some(w)) => (w.clone(), palette::PANEL, palette::WARN),
+            _ => return,
+        };
+        egui::Frame::new()
+            .fill(bg)
+            .corner_radius(CornerRadius::same(6))
+            .inner_margin(8.0)
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.label(RichText::new(text).color(fg).size(12.5));
+            });
+    }
+
+    fn meters_and_timeline(&mut self, ui: &mut egui::Ui, rect: Rect, dt: f32, now: Instant) {
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, CornerRadius::same(6), palette::PANEL);
+        let slow = self.shared.slow();
+        let Some(info) = slow.status.info.clone() else {
+            painter.text(
+                rect.center(),
+                Align2::CENTER_CENTER,
+                "No model loaded",
+                FontId::proportional(16.0),
+                palette::DIM,
+            );
+            return;
+        };
+        let n = info.num_classes().min(MAX_CLASSES);
+        let published = self.shared.classes.load(Ordering::Acquire);
+        let detected = self.shared.detected.load(Ordering::Acquire);
+
+        // Layout: [name | meter | value] [timeline], rows aligned.
+        let inner = rect.shrink(10.0);
+        let axis_h = 18.0;
+        let row_h = ((inner.height() - axis_h) / n.max(1) as f32).clamp(10.0, 40.0);
+        let name_w = 118.0;
+        let meter_w = (inner.width() * 0.30).clamp(140.0, 300.0);
+        let value_w = 40.0;
+        let tl_left = inner.left() + name_w + meter_w + value_w + 14.0;
+        let tl_rect = Rect::from_min_max(
+            Pos2::new(tl_left, inner.top()),
+            Pos2::new(inner.right(), inner.top() + row_h * n as f32),
+        );
+        let font = FontId::proportional((row_h * 0.5).clamp(11.0, 15.0));
+
+        // Ease displayed values toward the published ones (≈ 80 ms), so meters never jitter.
+        let k = if dt <= 0.0 {
+            1.0
+        } else {
+            1.0 - (-dt / 0.08).exp()
+        };
+        for i in 0..n {
+            let target = if i < published {
+                self.shared.activations[i].load()
+            } else {
+                0.0
+            };
+            self.display[i] += k * (target - self.display[i]);
+        }
+
+        painter.rect_filled(tl_rect, CornerRadius::same(3), palette::heat(0.0));
+        for i in 0..n {
+            let y = inner.top() + i as f32 * row_h;
+            let lit = detected & (1 << i) != 0;
+            let v = self.display[i];
+            let thr = self.shared.thresholds[i].load();
+            // Name, with a lit dot when detected.
+            let dot_c = Pos2::new(inner.left() + 6.0, y + row_h * 0.5);
+            painter.circle_filled(
+                dot_c,
+                (row_h * 0.16).clamp(3.0, 5.0),
+                if lit {
+                    palette::LIT_BAR
+                } else {
+                    palette::TRACK
+                },
+            );
+            let name = info.label_names.get(i).cloned().unwrap_or_default();
+            painter.text(
+                Pos2::new(inner.left() + 16.0, y + row_h * 0.5),
+                Align2::LEFT_CENTER,
+                name,
+                font.clone(),
+                if lit {
+                    palette::LIT_TEXT
+                } else {
+                    palette::TEXT
+                },
+            );
+            // Meter track, fill and threshold marker.
+            let pad = (row_h * 0.22).max(2.0);
+            let m = Rect::from_min_size(
+                Pos2::new(inner.left() + name_w, y + pad),
+                Vec2::new(meter_w, row_h - 2.0 * pad),
+            );
+            painter.rect_filled(m, CornerRadius::same(3), palette::TRACK);
+            let fill =
+                Rect::from_min_size(m.min, Vec2::new(m.width() * v.clamp(0.0, 1.0), m.height()));
+            painter.rect_filled(
+                fill,
+                CornerRadius::same(3),
+                if lit {
+                    palette::LIT_BAR
+                } else {
+                    palette::IDLE_BAR
+                },
+            );
+            let tx = m.left() + m.width() * thr;
+            painter.line_segment(
+                [
+                    Pos2::new(tx, m.top() - 2.0),
+                    Pos2::new(tx, m.bottom() + 2.0),
+                ],
+                Stroke::new(2.0, palette::THRESHOLD),
+            );
+            painter.text(
+                Pos2::new(m.right() + value_w, y + row_h * 0.5),
+                Align2::RIGHT_CENTER,
+                format!("{:.2}", v),
+                FontId::monospace((row_h * 0.45).clamp(10.0, 13.0)),
+                if lit { palette::LIT_TEXT } else { palette::DIM },
+            );
+        }
+
+        // Timeline: the last 30 s, newest at the right, scrolling smoothly between windows.
+        let hop = self.params.hop_s.value() as f64;
+        if let Some(last) = slow.history.back() {
+            let since = self
+                .last_window_at
+                .map_or(0.0, |t| (now - t).as_secs_f64())
+                .min(hop * 1.5);
+            let t_now = last.time_s + since;
+            let px_per_s = tl_rect.width() as f64 / HISTORY_SECONDS;
+            let mut prev_t: Option<f64> = None;
+            for e in slow.history.iter() {
+                let t0 = prev_t.map_or(e.time_s - hop, |p| p.max(e.time_s - hop * 2.0));
+                prev_t = Some(e.time_s);
+                let x0 = tl_rect.right() as f64 - (t_now - t0) * px_per_s;
+                let x1 = tl_rect.right() as f64 - (t_now - e.time_s) * px_per_s;
+                if x1 < tl_rect.left() as f64 {
+                    continue;
+                }
+                let x0 = (x0 as f32).max(tl_rect.left());
+                let x1 = (x1 as f32).min(tl_rect.right());
+                for (i, &val) in e.values.iter().enumerate().take(n) {
+                    let y = tl_rect.top() + i as f32 * row_h;
+                    let cell = Rect::from_min_max(
+                        Pos2::new(x0, y + 1.0),
+                        Pos2::new(x1 + 0.5, y + row_h - 1.0),
+                    );
+                    painter.rect_filled(cell, CornerRadius::ZERO, palette::heat(val));
+                }
+            }
+        }
+        // Row separators and time axis.
+        for i in 1..n {
+            let y = tl_rect.top() + i as f32 * row_h;
+            painter.line_segment(
+                [Pos2::new(tl_rect.left(), y), Pos2::new(tl_rect.right(), y)],
+                Stroke::new(1.0, palette::PANEL),
+            );
+        }
+        let axis_y = tl_rect.bottom() + 3.0;
+        for s in [30.0, 20.0, 10.0, 0.0] {
+            let x = tl_rect.right() - (s as f32 / HISTORY_SECONDS as f32) * tl_rect.width();
+            painter.line_segment(
+                [Pos2::new(x, tl_rect.bottom()), Pos2::new(x, axis_y + 3.0)],
+                Stroke::new(1.0, palette::DIM),
+            );
+            let label = if s == 0.0 {
+                "now".to_string()
+            } else {
+                format!("−{s:.0} s")
+            };
+            let align = if s == 30.0 {
+                Align2::LEFT_TOP
+            } else if s == 0.0 {
+                Align2::RIGHT_TOP
+            } else {
+                Align2::CENTER_TOP
+            };
+            painter.text(
+                Pos2::new(x, axis_y + 2.0),
+                align,
+                label,
+                FontId::proportional(11.0),
+                palette::DIM,
+            );
+        }
+        painter.text(
+            Pos2::new(inner.left() + name_w, axis_y + 2.0),
+            Align2::LEFT_TOP,
+            "activation  │ threshold",
+            FontId::proportional(11.0),
+            palette::DIM,
+        );
+        let _ = ui;
+    }
+
+    fn settings(&mut self, ui: &mut egui::Ui) {
+        let Some(gui) = self.gui.clone() else {
+            return;
+        };
+        let setter = gui.param_setter();
+        ui.horizontal(|ui| {
+            let label = if self.show_settings {
+                "▾ Settings"
+            } else {
+                "▸ Settings"
+            };
+            if ui
+                .selectable_label(self.show_settings, RichText::new(label).strong())
+                .clicked()
+            {
+                self.show_settings = !self.show_settings;
+            }
+        });
+        if !self.show_settings {
+            return;
+        }
+        let p = self.params.clone();
+        ui.columns(3, |cols| {
+            param_row(&mut cols[0], &p.sensitivity, &setter);
+            param_row(&mut cols[0], &p.attack_ms, &setter);
+            param_row(&mut cols[0], &p.release_ms, &setter);
+            param_row(&mut cols[0], &p.hop_s, &setter);
+            param_row(&mut cols[1], &p.midi_out, &setter);
+            param_row(&mut cols[1], &p.midi_channel, &setter);
+            param_row(&mut cols[1], &p.first_cc, &setter);
+            param_row(&mut cols[1], &p.source, &setter);
+            param_row(&mut cols[2], &p.gate_mode, &setter);
+            param_row(&mut cols[2], &p.hysteresis, &setter);
+            param_row(&mut cols[2], &p.first_note, &setter);
+        });
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("Model").color(palette::DIM));
+            let w = (ui.available_width() - 150.0).max(120.0);
+            ui.add(
+                egui::TextEdit::singleline(&mut self.model_path)
+                    .hint_text("embedded default model (or a .onnx path)")
+                    .desired_width(w),
+            );
+            if ui.button("Load").clicked() {
+                self.apply_model_path();
+            }
+            if ui.button("Default").clicked() {
+                self.model_path.clear();
+                self.apply_model_path();
+            }
+        });
+    }
+
+    fn apply_model_path(&mut self) {
+        *self
+            .params
+            .model_path
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = self.model_path.trim().to_string();
+        self.shared.reload_requested.store(true, Ordering::Release);
+    }
+}
+
+fn param_row<P: Param>(ui: &mut egui::Ui, param: &P, setter: &ParamSetter) {
+    ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+        ui.add_sized(
+            Vec2::new(92.0, 18.0),
+            egui::Label::new(RichText::new(param.name()).color(palette::DIM).size(12.5)).truncate(),
+        );
+        ui.add(
+            ParamSlider::for_param(param, setter)
+                .with_width((ui.available_width() - 4.0).max(60.0)),
+        );
+    });
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<MeterApp>();
+    let _ = Color32::BLACK;
+}

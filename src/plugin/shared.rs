@@ -1,0 +1,146 @@
+//! State shared between the audio thread, the analysis worker and the editor.
+//!
+//! The audio thread only touches atomics here. The worker publishes activations and counters
+//! through atomics, and the slow-changing, allocating parts (model description, error text,
+//! heatmap history) behind a mutex that only the worker and the GUI take.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::model::ModelInfo;
+
+/// Most instruments the plugin follows (CC output, meters). Models with more classes are cut.
+pub const MAX_CLASSES: usize = 64;
+/// Seconds of history the heatmap timeline keeps.
+pub const HISTORY_SECONDS: f64 = 30.0;
+
+/// An `f32` stored as bits in an `AtomicU32`.
+#[derive(Debug, Default)]
+pub struct AtomicF32(AtomicU32);
+
+impl AtomicF32 {
+    pub const fn zero() -> Self {
+        AtomicF32(AtomicU32::new(0))
+    }
+    #[inline]
+    pub fn load(&self) -> f32 {
+        f32::from_bits(self.0.load(Ordering::Relaxed))
+    }
+    #[inline]
+    pub fn store(&self, v: f32) {
+        self.0.store(v.to_bits(), Ordering::Relaxed)
+    }
+}
+
+/// One analysed window, as the timeline draws it.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    /// End of the window in seconds of analysed input (since activation).
+    pub time_s: f64,
+    /// Smoothed activation per class.
+    pub values: Vec<f32>,
+    /// Detection bit per class.
+    pub detected: u64,
+}
+
+/// What the editor shows in its status line; written by the worker (and activate()).
+#[derive(Debug, Clone, Default)]
+pub struct ModelStatus {
+    /// The loaded model, if any.
+    pub info: Option<Arc<ModelInfo>>,
+    /// Where the model came from ("embedded default model" or a path).
+    pub source: String,
+    /// The ONNX Runtime library in use.
+    pub runtime: String,
+    /// Why the model or runtime is not running, and how to fix it.
+    pub error: Option<String>,
+    /// A non-fatal message (e.g. a user model that failed validation while the previous one runs).
+    pub warning: Option<String>,
+}
+
+/// Slow state: model status and the heatmap history.
+#[derive(Debug, Default)]
+pub struct Slow {
+    pub status: ModelStatus,
+    pub history: VecDeque<HistoryEntry>,
+}
+
+/// Everything the three threads share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Number of classes currently published (0 when no model runs).
+    pub classes: AtomicUsize,
+    /// Smoothed activation per class, in [0, 1].
+    pub activations: [AtomicF32; MAX_CLASSES],
+    /// Effective decision threshold per class (model threshold minus sensitivity).
+    pub thresholds: [AtomicF32; MAX_CLASSES],
+    /// Detection bits (threshold with hysteresis), bit i = class i.
+    pub detected: AtomicU64,
+    /// Bumped each time the worker publishes a window.
+    pub windows_done: AtomicU64,
+    /// Windows skipped because inference fell behind.
+    pub windows_dropped: AtomicU64,
+    /// Input samples the audio thread could not queue because the ring was full.
+    pub samples_lost: AtomicU64,
+    /// Last inference time per window, microseconds, and an exponential average of it.
+    pub inference_us: AtomicU32,
+    pub inference_us_avg: AtomicF32,
+    /// Host sample rate of the current activation (Hz).
+    pub host_rate: AtomicU32,
+    /// Whether the worker thread is running a model.
+    pub running: AtomicBool,
+    /// Set by the audio thread's reset(): the worker drops buffered audio and smoothing state.
+    pub reset_requested: AtomicBool,
+    /// Set by the editor when the model path changed: the worker loads the model.
+    pub reload_requested: AtomicBool,
+    /// Samples of analysed input since activation (worker-side clock for the timeline).
+    pub analysed_samples: AtomicU64,
+    slow: Mutex<Slow>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            classes: AtomicUsize::new(0),
+            activations: std::array::from_fn(|_| AtomicF32::zero()),
+            thresholds: std::array::from_fn(|_| AtomicF32::zero()),
+            detected: AtomicU64::new(0),
+            windows_done: AtomicU64::new(0),
+            windows_dropped: AtomicU64::new(0),
+            samples_lost: AtomicU64::new(0),
+            inference_us: AtomicU32::new(0),
+            inference_us_avg: AtomicF32::zero(),
+            host_rate: AtomicU32::new(0),
+            running: AtomicBool::new(false),
+            reset_requested: AtomicBool::new(false),
+            reload_requested: AtomicBool::new(false),
+            analysed_samples: AtomicU64::new(0),
+            slow: Mutex::new(Slow::default()),
+        }
+    }
+}
+
+impl Shared {
+    /// The slow state. Never called from the audio thread.
+    pub fn slow(&self) -> MutexGuard<'_, Slow> {
+        self.slow.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Clears the published activations (no model, or a new model with other classes).
+    pub fn clear_activations(&self) {
+        for a in &self.activations {
+            a.store(0.0);
+        }
+        self.detected.store(0, Ordering::Relaxed);
+    }
+
+    /// Copies the current activations into `out` (GUI and tests); returns the class count.
+    pub fn snapshot(&self, out: &mut [f32; MAX_CLASSES]) -> usize {
+        let n = self.classes.load(Ordering::Acquire).min(MAX_CLASSES);
+        for (o, a) in out.iter_mut().zip(&self.activations).take(n) {
+            *o = a.load();
+        }
+        n
+    }
+}
