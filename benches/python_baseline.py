@@ -34,9 +34,12 @@ def analyse(path, sess, sr, win, norm, hop_s, floor):
     x = x.mean(axis=1)
     if file_sr != sr:
         x = resample(x, file_sr, sr).astype(np.float32)
-    hop = max(1, int(round(hop_s * sr)))
+    hop = max(1.0, hop_s * sr)
     probs = []
-    for s in range(0, max(len(x) - win, 0) + 1, hop):
+    k = 0
+    while int(np.floor(k * hop + 0.5)) + win <= len(x):
+        s = int(np.floor(k * hop + 0.5))
+        k += 1
         w = x[s:s + win]
         rms = float(np.sqrt(np.mean(w.astype(np.float64) ** 2)))
         if rms < floor:

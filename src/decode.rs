@@ -64,7 +64,9 @@ impl AudioFileReader {
         let file = File::open(path).map_err(|e| err(DecodeErrorKind::Open(e)))?;
         let meta = file.metadata().map_err(|e| err(DecodeErrorKind::Open(e)))?;
         if meta.is_dir() {
-            return Err(err(DecodeErrorKind::Open(std::io::Error::other("is a directory"))));
+            return Err(err(DecodeErrorKind::Open(std::io::Error::other(
+                "is a directory",
+            ))));
         }
         if meta.len() == 0 {
             return Err(err(DecodeErrorKind::EmptyFile));
@@ -75,7 +77,12 @@ impl AudioFileReader {
             hint.with_extension(ext);
         }
         let format = symphonia::default::get_probe()
-            .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+            .probe(
+                &hint,
+                mss,
+                FormatOptions::default(),
+                MetadataOptions::default(),
+            )
             .map_err(|e| err(DecodeErrorKind::Format(e.to_string())))?;
         let track = format
             .default_track(TrackType::Audio)
@@ -91,7 +98,9 @@ impl AudioFileReader {
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
             .map_err(|e| err(DecodeErrorKind::Codec(e.to_string())))?;
-        let sample_rate = params.sample_rate.ok_or_else(|| err(DecodeErrorKind::MissingParameters))?;
+        let sample_rate = params
+            .sample_rate
+            .ok_or_else(|| err(DecodeErrorKind::MissingParameters))?;
         // Some streams only reveal their channel layout in the first decoded packet; 0 = unknown yet.
         let channels = params.channels.as_ref().map_or(0, |c| c.count());
         Ok(AudioFileReader {
@@ -133,7 +142,9 @@ impl AudioFileReader {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(None),
                 // A truncated file ends early; what was decoded so far is still valid audio.
-                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(None)
+                }
                 Err(SymError::IoError(e)) => return Err(self.error(DecodeErrorKind::Io(e))),
                 Err(SymError::ResetRequired) => return Ok(None),
                 Err(e) => return Err(self.error(DecodeErrorKind::Corrupt(e.to_string()))),
@@ -163,7 +174,9 @@ impl AudioFileReader {
                         return Err(self.error(DecodeErrorKind::Corrupt(msg.to_string())));
                     }
                 }
-                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(None)
+                }
                 Err(e) => return Err(self.error(DecodeErrorKind::Corrupt(e.to_string()))),
             }
         }

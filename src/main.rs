@@ -14,7 +14,11 @@ use instrument_meter::offline::OfflineAnalyzer;
 use instrument_meter::AnalysisConfig;
 
 #[derive(Parser)]
-#[command(name = "instrument-meter", version, about = "Which instruments are playing, from the raw waveform")]
+#[command(
+    name = "instrument-meter",
+    version,
+    about = "Which instruments are playing, from the raw waveform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -129,7 +133,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let failures = cli::analyze::run(offline, &files, format_kind(format), overrides, std::io::stderr().is_terminal());
+            let failures = cli::analyze::run(
+                offline,
+                &files,
+                format_kind(format),
+                overrides,
+                std::io::stderr().is_terminal(),
+            );
             if failures > 0 {
                 ExitCode::from(1)
             } else {

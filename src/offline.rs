@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{AnalysisConfig, AnalysisError, Analyzer, ClipAggregator, ConfigError, WindowResult};
+use crate::analysis::{
+    AnalysisConfig, AnalysisError, Analyzer, ClipAggregator, ConfigError, WindowResult,
+};
 use crate::decode::{AudioFileReader, DecodeError};
 use crate::model::{ModelError, ModelRunner};
 
@@ -41,10 +43,13 @@ pub struct OfflineAnalyzer {
 }
 
 impl OfflineAnalyzer {
-    pub fn new(runner: ModelRunner, config: AnalysisConfig) -> Result<OfflineAnalyzer, AnalysisError> {
+    pub fn new(
+        runner: ModelRunner,
+        config: AnalysisConfig,
+    ) -> Result<OfflineAnalyzer, AnalysisError> {
         // Any valid rate works here; each file switches to its own rate.
         let rate = runner.info().sample_rate;
-        let analyzer = Analyzer::new(runner, rate, &config).map_err(|(e, _)| e)?;
+        let analyzer = Analyzer::new(runner, rate, &config)?;
         Ok(OfflineAnalyzer { analyzer, config })
     }
 
@@ -58,7 +63,11 @@ impl OfflineAnalyzer {
 
     /// Decodes and analyses `path`. `progress` receives the fraction done (0..=1) when the
     /// container declares its length.
-    pub fn analyze_file(&mut self, path: &Path, mut progress: impl FnMut(f64)) -> Result<FileAnalysis, FileError> {
+    pub fn analyze_file(
+        &mut self,
+        path: &Path,
+        mut progress: impl FnMut(f64),
+    ) -> Result<FileAnalysis, FileError> {
         let mut reader = AudioFileReader::open(path)?;
         let rate = reader.sample_rate();
         self.analyzer

@@ -118,14 +118,16 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
-    /// Builds an analyser for audio at `input_rate` Hz. Takes the runner by value; get it back
-    /// with [`into_runner`](Analyzer::into_runner) to analyse another stream without reloading.
-    pub fn new(runner: ModelRunner, input_rate: u32, config: &AnalysisConfig) -> Result<Analyzer, (AnalysisError, ModelRunner)> {
+    /// Builds an analyser for audio at `input_rate` Hz. Takes the runner by value (get it back with
+    /// [`into_runner`](Analyzer::into_runner)); on a configuration error the runner is dropped, so
+    /// call [`FrontEnd::check`] first if it must be kept.
+    pub fn new(
+        runner: ModelRunner,
+        input_rate: u32,
+        config: &AnalysisConfig,
+    ) -> Result<Analyzer, ConfigError> {
         let info = runner.info().clone();
-        let front = match FrontEnd::new(&info, input_rate, config) {
-            Ok(f) => f,
-            Err(e) => return Err((e.into(), runner)),
-        };
+        let front = FrontEnd::new(&info, input_rate, config)?;
         let max_batch = config.max_batch.clamp(1, runner.max_batch().min(256));
         let classes = info.num_classes();
         let window = info.window_samples;
@@ -152,7 +154,11 @@ impl Analyzer {
 
     /// Starts a new stream at another input sample rate (drops anything buffered). Allocates:
     /// call it from the worker thread, never from the audio thread.
-    pub fn set_input_rate(&mut self, input_rate: u32, config: &AnalysisConfig) -> Result<(), ConfigError> {
+    pub fn set_input_rate(
+        &mut self,
+        input_rate: u32,
+        config: &AnalysisConfig,
+    ) -> Result<(), ConfigError> {
         self.front = FrontEnd::new(&self.info, input_rate, config)?;
         self.reset();
         Ok(())
@@ -175,19 +181,33 @@ impl Analyzer {
         self.front.input_seconds()
     }
 
-    pub fn push_interleaved(&mut self, data: &[f32], channels: usize, out: &mut Vec<WindowResult>) -> Result<(), ModelError> {
+    pub fn push_interleaved(
+        &mut self,
+        data: &[f32],
+        channels: usize,
+        out: &mut Vec<WindowResult>,
+    ) -> Result<(), ModelError> {
         let b = &mut self.batcher;
-        self.front.push_interleaved(data, channels, &mut |w| b.add(w, out));
+        self.front
+            .push_interleaved(data, channels, &mut |w| b.add(w, out));
         b.take_error()
     }
 
-    pub fn push_planar(&mut self, planes: &[&[f32]], out: &mut Vec<WindowResult>) -> Result<(), ModelError> {
+    pub fn push_planar(
+        &mut self,
+        planes: &[&[f32]],
+        out: &mut Vec<WindowResult>,
+    ) -> Result<(), ModelError> {
         let b = &mut self.batcher;
         self.front.push_planar(planes, &mut |w| b.add(w, out));
         b.take_error()
     }
 
-    pub fn push_mono(&mut self, data: &[f32], out: &mut Vec<WindowResult>) -> Result<(), ModelError> {
+    pub fn push_mono(
+        &mut self,
+        data: &[f32],
+        out: &mut Vec<WindowResult>,
+    ) -> Result<(), ModelError> {
         let b = &mut self.batcher;
         self.front.push_mono(data, &mut |w| b.add(w, out));
         b.take_error()

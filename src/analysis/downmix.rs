@@ -53,7 +53,16 @@ mod tests {
 
     #[test]
     fn interleaved_mean_and_sanitising() {
-        let input = [1.0, 0.0, f32::NAN, 0.5, f32::INFINITY, f32::NEG_INFINITY, 0.25, 0.25];
+        let input = [
+            1.0,
+            0.0,
+            f32::NAN,
+            0.5,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.25,
+            0.25,
+        ];
         let mut out = [9.0; 4];
         assert_eq!(downmix_interleaved(&input, 2, &mut out), 4);
         assert_eq!(out, [0.5, 0.25, 0.0, 0.25]);

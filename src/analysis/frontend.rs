@@ -71,15 +71,20 @@ struct Preparer {
     normalization: Normalization,
     floor_rms: f64,
     model_rate: f64,
-    hop: usize,
+    hop: f64,
     window: usize,
 }
 
 impl Preparer {
     fn emit(&mut self, w: Window<'_>, sink: &mut impl FnMut(PreparedWindow<'_>)) {
-        let silent = !prepare_window(w.samples, self.normalization, self.floor_rms, &mut self.prepared);
-        // Times from sample counts, so they never drift: window k starts at k * hop samples.
-        let start = w.index as f64 * self.hop as f64;
+        let silent = !prepare_window(
+            w.samples,
+            self.normalization,
+            self.floor_rms,
+            &mut self.prepared,
+        );
+        // Times from sample counts, so they never drift (same formula as the windower).
+        let start = (w.index as f64 * self.hop + 0.5).floor();
         // A zero-padded window (clip shorter than a window) ends where the audio ends.
         let end = start + w.valid.min(self.window) as f64;
         sink(PreparedWindow {
@@ -93,11 +98,15 @@ impl Preparer {
 }
 
 impl FrontEnd {
-    pub fn new(info: &ModelInfo, input_rate: u32, config: &AnalysisConfig) -> Result<FrontEnd, ConfigError> {
+    pub fn new(
+        info: &ModelInfo,
+        input_rate: u32,
+        config: &AnalysisConfig,
+    ) -> Result<FrontEnd, ConfigError> {
         if !(config.hop_s.is_finite() && config.hop_s > 0.0) {
             return Err(ConfigError::Hop(config.hop_s));
         }
-        let hop = ((config.hop_s * info.sample_rate as f64).round() as usize).max(1);
+        let hop = (config.hop_s * info.sample_rate as f64).max(1.0);
         Ok(FrontEnd {
             resampler: StreamResampler::new(input_rate, info.sample_rate)?,
             windower: Windower::new(info.window_samples, hop),
@@ -117,8 +126,8 @@ impl FrontEnd {
         self.resampler.input_rate()
     }
 
-    /// Hop in model-rate samples.
-    pub fn hop_samples(&self) -> usize {
+    /// Hop in model-rate samples (possibly fractional).
+    pub fn hop_samples(&self) -> f64 {
         self.windower.hop()
     }
 
@@ -128,7 +137,12 @@ impl FrontEnd {
     }
 
     /// Pushes interleaved frames with `channels` channels.
-    pub fn push_interleaved(&mut self, data: &[f32], channels: usize, sink: &mut impl FnMut(PreparedWindow<'_>)) {
+    pub fn push_interleaved(
+        &mut self,
+        data: &[f32],
+        channels: usize,
+        sink: &mut impl FnMut(PreparedWindow<'_>),
+    ) {
         assert!(channels > 0, "channel count must be positive");
         for block in data.chunks(SCRATCH_FRAMES * channels) {
             let n = downmix_interleaved(block, channels, &mut self.scratch);
@@ -184,6 +198,8 @@ impl FrontEnd {
             scratch,
             prep,
         } = self;
-        resampler.push(&scratch[..n], &mut |out: &[f32]| windower.push(out, &mut |w| prep.emit(w, sink)));
+        resampler.push(&scratch[..n], &mut |out: &[f32]| {
+            windower.push(out, &mut |w| prep.emit(w, sink))
+        });
     }
 }

@@ -20,7 +20,12 @@ pub fn dbfs_to_rms(dbfs: f64) -> f64 {
 
 /// Writes the model input for `window` into `out`. Returns `false` (and leaves `out` untouched)
 /// when the window is below the silence floor: such windows score zeros and are not run.
-pub fn prepare_window(window: &[f32], normalization: Normalization, silence_floor_rms: f64, out: &mut [f32]) -> bool {
+pub fn prepare_window(
+    window: &[f32],
+    normalization: Normalization,
+    silence_floor_rms: f64,
+    out: &mut [f32],
+) -> bool {
     debug_assert_eq!(window.len(), out.len());
     let level = rms(window);
     if level < silence_floor_rms {
@@ -54,10 +59,25 @@ mod tests {
         let floor = dbfs_to_rms(-60.0);
         assert!((floor - 1e-3).abs() < 1e-12);
         let mut out = [7.0f32; 4];
-        assert!(!prepare_window(&[0.0009; 4], Normalization::Rms, floor, &mut out));
+        assert!(!prepare_window(
+            &[0.0009; 4],
+            Normalization::Rms,
+            floor,
+            &mut out
+        ));
         assert_eq!(out, [7.0; 4], "silent windows are not written");
-        assert!(!prepare_window(&[0.0; 4], Normalization::Rms, floor, &mut out));
-        assert!(prepare_window(&[0.0011; 4], Normalization::Rms, floor, &mut out));
+        assert!(!prepare_window(
+            &[0.0; 4],
+            Normalization::Rms,
+            floor,
+            &mut out
+        ));
+        assert!(prepare_window(
+            &[0.0011; 4],
+            Normalization::Rms,
+            floor,
+            &mut out
+        ));
     }
 
     #[test]
@@ -75,7 +95,12 @@ mod tests {
     #[test]
     fn none_normalisation_copies() {
         let mut out = [0.0; 3];
-        assert!(prepare_window(&[0.5, -0.5, 0.25], Normalization::None, 0.0, &mut out));
+        assert!(prepare_window(
+            &[0.5, -0.5, 0.25],
+            Normalization::None,
+            0.0,
+            &mut out
+        ));
         assert_eq!(out, [0.5, -0.5, 0.25]);
     }
 }

@@ -40,8 +40,14 @@ impl StreamResampler {
         let (inner, in_buf, out_buf, to_skip) = if in_rate == out_rate {
             (None, Vec::new(), Vec::new(), 0)
         } else {
-            let fft = Fft::<f32>::new(in_rate as usize, out_rate as usize, CHUNK, 1, FixedSync::Input)
-                .map_err(|_| UnsupportedRate(in_rate))?;
+            let fft = Fft::<f32>::new(
+                in_rate as usize,
+                out_rate as usize,
+                CHUNK,
+                1,
+                FixedSync::Input,
+            )
+            .map_err(|_| UnsupportedRate(in_rate))?;
             let in_buf = vec![0.0; fft.input_frames_max()];
             let out_buf = vec![0.0; fft.output_frames_max()];
             let delay = fft.output_delay();
@@ -127,7 +133,8 @@ impl StreamResampler {
         let frames_in = self.in_buf.len();
         let frames_out = self.out_buf.len();
         let input = InterleavedSlice::new(&self.in_buf[..], 1, frames_in).expect("input adapter");
-        let mut output = InterleavedSlice::new_mut(&mut self.out_buf[..], 1, frames_out).expect("output adapter");
+        let mut output = InterleavedSlice::new_mut(&mut self.out_buf[..], 1, frames_out)
+            .expect("output adapter");
         let indexing = partial.map(|len| rubato::Indexing::new().partial_len(len));
         let (_, written) = fft
             .process_into_buffer(&input, &mut output, indexing.as_ref())
@@ -162,12 +169,16 @@ mod tests {
     }
 
     fn sine(rate: u32, freq: f32, n: usize) -> Vec<f32> {
-        (0..n).map(|i| (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin() * 0.5).collect()
+        (0..n)
+            .map(|i| (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin() * 0.5)
+            .collect()
     }
 
     #[test]
     fn exact_output_length_for_common_rates() {
-        for &rate in &[8000u32, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000] {
+        for &rate in &[
+            8000u32, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000,
+        ] {
             let n = rate as usize * 3 + 77;
             let out = run(rate, 22050, &vec![0.1; n], 4096);
             let expected = (n as u64 * 22050).div_ceil(rate as u64) as usize;
@@ -186,13 +197,29 @@ mod tests {
 
     #[test]
     fn delay_is_compensated_and_signal_preserved() {
-        // A 440 Hz tone resampled 48k -> 22.05k must line up with the tone generated at 22.05k.
-        let x = sine(48000, 440.0, 48000);
-        let y = run(48000, 22050, &x, 480);
-        let reference = sine(22050, 440.0, y.len());
-        let mid = &y[2000..20000];
-        let err = mid.iter().zip(&reference[2000..20000]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(err < 0.01, "max error {err}");
+        // A 440 Hz tone resampled to 22.05 kHz must match the tone generated at 22.05 kHz, up to
+        // rubato's sub-sample alignment (half an output sample, 23 µs, for non-integer ratios).
+        for (rate, block) in [
+            (48000u32, 480usize),
+            (44100, 441),
+            (16000, 160),
+            (96000, 4096),
+        ] {
+            let x = sine(rate, 440.0, rate as usize);
+            let y = run(rate, 22050, &x, block);
+            let best = [-0.5f32, 0.0, 0.5]
+                .iter()
+                .map(|lag| {
+                    (2000..20000)
+                        .map(|i| {
+                            let t = (i as f32 + lag) / 22050.0;
+                            (y[i] - 0.5 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()).abs()
+                        })
+                        .fold(0.0f32, f32::max)
+                })
+                .fold(f32::MAX, f32::min);
+            assert!(best < 0.002, "rate {rate}: max error {best}");
+        }
     }
 
     #[test]
@@ -203,7 +230,13 @@ mod tests {
 
     #[test]
     fn rejects_rates_out_of_range() {
-        assert_eq!(StreamResampler::new(4000, 22050).err(), Some(UnsupportedRate(4000)));
-        assert_eq!(StreamResampler::new(384000, 22050).err(), Some(UnsupportedRate(384000)));
+        assert_eq!(
+            StreamResampler::new(4000, 22050).err(),
+            Some(UnsupportedRate(4000))
+        );
+        assert_eq!(
+            StreamResampler::new(384000, 22050).err(),
+            Some(UnsupportedRate(384000))
+        );
     }
 }

@@ -94,7 +94,10 @@ fn round_time(t: f64) -> f64 {
 }
 
 pub fn json_line(a: &FileAnalysis, info: &ModelInfo, thresholds: &[f32]) -> String {
-    let detected: Vec<&String> = detect(&a.scores, thresholds).into_iter().map(|i| &info.labels[i]).collect();
+    let detected: Vec<&String> = detect(&a.scores, thresholds)
+        .into_iter()
+        .map(|i| &info.labels[i])
+        .collect();
     let windows: Vec<Value> = a
         .windows
         .iter()
@@ -186,7 +189,13 @@ pub fn table(a: &FileAnalysis, info: &ModelInfo, thresholds: &[f32]) -> String {
             sums[c * classes + k] += p as f64;
         }
     }
-    let name_w = info.label_names.iter().map(|n| n.chars().count()).max().unwrap_or(4).max(10);
+    let name_w = info
+        .label_names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(10);
     s.push_str(&format!(
         "  {:<name_w$}  {:>5}  {:>5}  timeline (1 cell = {} s; · <0.2 ░ <0.4 ▒ <0.6 ▓ <0.8 █)\n",
         "instrument", "score", "thr", cell_s

@@ -134,10 +134,23 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
     };
 
     println!("instrument-meter bench");
-    println!("  model:    {} ({} classes, {} Hz, {}-sample windows)", info.display_name(), info.num_classes(), info.sample_rate, info.window_samples);
-    println!("  audio:    {:.0} s synthetic, {rate} Hz stereo 16-bit WAV; hop {} s; 1 intra-op thread", args.seconds, args.hop);
+    println!(
+        "  model:    {} ({} classes, {} Hz, {}-sample windows)",
+        info.display_name(),
+        info.num_classes(),
+        info.sample_rate,
+        info.window_samples
+    );
+    println!(
+        "  audio:    {:.0} s synthetic, {rate} Hz stereo 16-bit WAV; hop {} s; 1 intra-op thread",
+        args.seconds, args.hop
+    );
     if let Ok(rt) = instrument_meter::runtime::runtime() {
-        println!("  runtime:  ONNX Runtime {} ({})", rt.version, rt.library_path.display());
+        println!(
+            "  runtime:  ONNX Runtime {} ({})",
+            rt.version,
+            rt.library_path.display()
+        );
     }
 
     // Prepared model inputs, exactly as the pipeline makes them.
@@ -181,8 +194,12 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
     }
     lat.sort_by(|a, b| a.total_cmp(b));
     println!();
-    println!("per-window inference (batch 1, {iters} runs):  p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms",
-        percentile(&lat, 0.5), percentile(&lat, 0.99), lat[lat.len() - 1]);
+    println!(
+        "per-window inference (batch 1, {iters} runs):  p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
 
     // 2. Pure inference of the file's windows, batched like the offline path.
     let runs = args.runs.max(1);
@@ -193,7 +210,11 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
         let mut done = 0;
         while done < n_windows {
             let b = (n_windows - done).min(config.max_batch);
-            runner.run(&windows[done * ws..(done + b) * ws], b, &mut out[done * classes..(done + b) * classes])?;
+            runner.run(
+                &windows[done * ws..(done + b) * ws],
+                b,
+                &mut out[done * classes..(done + b) * classes],
+            )?;
             done += b;
         }
         t_inf.push(t.elapsed().as_secs_f64());
@@ -214,7 +235,11 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
     let t_file = median(t_file);
     let rt_factor = args.seconds / t_file;
     let overhead = (t_file / t_inf - 1.0) * 100.0;
-    println!("pure inference of the file's {n_windows} windows (batch {}):  {:.1} ms", config.max_batch, t_inf * 1e3);
+    println!(
+        "pure inference of the file's {n_windows} windows (batch {}):  {:.1} ms",
+        config.max_batch,
+        t_inf * 1e3
+    );
     println!("whole-file analysis ({file_windows} windows, median of {runs}):  {:.1} ms  =  {:.0}x real time", t_file * 1e3, rt_factor);
     println!("pipeline overhead over pure inference:  {overhead:+.1}%  (decode, downmix, resample, windowing)");
 
@@ -222,7 +247,10 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
     let mut runner = offline.into_runner();
     let mut t1 = Vec::new();
     {
-        let c1 = AnalysisConfig { max_batch: 1, ..config };
+        let c1 = AnalysisConfig {
+            max_batch: 1,
+            ..config
+        };
         let r = std::mem::replace(&mut runner, load()?);
         let mut off1 = OfflineAnalyzer::new(r, c1)?;
         for _ in 0..runs {
@@ -232,7 +260,11 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
         }
     }
     let t1 = median(t1);
-    println!("whole-file analysis, batch 1:  {:.1} ms  =  {:.0}x real time", t1 * 1e3, args.seconds / t1);
+    println!(
+        "whole-file analysis, batch 1:  {:.1} ms  =  {:.0}x real time",
+        t1 * 1e3,
+        args.seconds / t1
+    );
     match peak_rss_kib() {
         Some(k) => println!("peak memory (VmHWM):  {:.1} MiB", k as f64 / 1024.0),
         None => println!("peak memory:  unavailable on this platform"),
@@ -246,15 +278,32 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_baseline.py");
         if !python.exists() || !script.exists() {
-            println!("python baseline:  skipped ({} or {} missing)", python.display(), script.display());
+            println!(
+                "python baseline:  skipped ({} or {} missing)",
+                python.display(),
+                script.display()
+            );
         } else {
             let output = Command::new(&python)
                 .arg(&script)
-                .args(["--model", &model_path.display().to_string(), "--audio", &wav.display().to_string()])
-                .args(["--hop", &args.hop.to_string(), "--runs", &runs.min(3).to_string()])
+                .args([
+                    "--model",
+                    &model_path.display().to_string(),
+                    "--audio",
+                    &wav.display().to_string(),
+                ])
+                .args([
+                    "--hop",
+                    &args.hop.to_string(),
+                    "--runs",
+                    &runs.min(3).to_string(),
+                ])
                 .output()?;
             if !output.status.success() {
-                println!("python baseline:  failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+                println!(
+                    "python baseline:  failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
             } else {
                 let v: serde_json::Value = serde_json::from_slice(&output.stdout)?;
                 let py = v["seconds"].as_f64().unwrap_or(f64::NAN);

@@ -12,7 +12,10 @@ pub fn print(runner: &ModelRunner, json: bool) {
             o.insert("source".into(), runner.source().into());
             if let Some(rt) = rt {
                 o.insert("onnxruntime_version".into(), rt.version.clone().into());
-                o.insert("onnxruntime_library".into(), rt.library_path.display().to_string().into());
+                o.insert(
+                    "onnxruntime_library".into(),
+                    rt.library_path.display().to_string().into(),
+                );
             }
         }
         println!("{v}");
@@ -24,7 +27,11 @@ pub fn print(runner: &ModelRunner, json: bool) {
         println!("architecture:   {a}");
     }
     println!("sample rate:    {} Hz", info.sample_rate);
-    println!("window:         {} samples ({:.3} s)", info.window_samples, info.window_seconds());
+    println!(
+        "window:         {} samples ({:.3} s)",
+        info.window_samples,
+        info.window_seconds()
+    );
     println!("normalization:  {}", info.normalization.as_str());
     println!(
         "thresholds:     {}",
@@ -36,7 +43,10 @@ pub fn print(runner: &ModelRunner, json: bool) {
     );
     println!("classes:        {}", info.num_classes());
     for (i, code) in info.labels.iter().enumerate() {
-        println!("  {code:<8} {:<24} threshold {:.3}", info.label_names[i], info.thresholds[i]);
+        println!(
+            "  {code:<8} {:<24} threshold {:.3}",
+            info.label_names[i], info.thresholds[i]
+        );
     }
     if let Some(t) = &info.training_data {
         println!("training data:  {t}");
@@ -45,6 +55,10 @@ pub fn print(runner: &ModelRunner, json: bool) {
         println!("metrics:        {m}");
     }
     if let Some(rt) = rt {
-        println!("onnxruntime:    {} ({})", rt.version, rt.library_path.display());
+        println!(
+            "onnxruntime:    {} ({})",
+            rt.version,
+            rt.library_path.display()
+        );
     }
 }

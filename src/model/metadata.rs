@@ -87,9 +87,10 @@ impl ModelInfo {
         let contract_version = match get("contract_version") {
             None => None,
             Some(v) => {
-                let n: u32 = v.trim().parse().map_err(|_| {
-                    bad("contract_version", &v, "expected an integer".into())
-                })?;
+                let n: u32 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("contract_version", &v, "expected an integer".into()))?;
                 if n != CONTRACT_VERSION {
                     return Err(bad(
                         "contract_version",
@@ -111,7 +112,11 @@ impl ModelInfo {
         }
         for (i, l) in labels.iter().enumerate() {
             if labels[..i].contains(l) {
-                return Err(bad("labels", &labels_raw, format!("label {l:?} appears twice")));
+                return Err(bad(
+                    "labels",
+                    &labels_raw,
+                    format!("label {l:?} appears twice"),
+                ));
             }
         }
 
@@ -131,10 +136,13 @@ impl ModelInfo {
         };
 
         let rate_raw = required("sample_rate")?;
-        let sample_rate: u32 = rate_raw
-            .trim()
-            .parse()
-            .map_err(|_| bad("sample_rate", &rate_raw, "expected an integer number of Hz".into()))?;
+        let sample_rate: u32 = rate_raw.trim().parse().map_err(|_| {
+            bad(
+                "sample_rate",
+                &rate_raw,
+                "expected an integer number of Hz".into(),
+            )
+        })?;
         if !MODEL_RATE_RANGE.contains(&sample_rate) {
             return Err(bad(
                 "sample_rate",
@@ -148,10 +156,13 @@ impl ModelInfo {
         }
 
         let win_raw = required("window_samples")?;
-        let window_samples: usize = win_raw
-            .trim()
-            .parse()
-            .map_err(|_| bad("window_samples", &win_raw, "expected a positive integer".into()))?;
+        let window_samples: usize = win_raw.trim().parse().map_err(|_| {
+            bad(
+                "window_samples",
+                &win_raw,
+                "expected a positive integer".into(),
+            )
+        })?;
         let max_window = MAX_WINDOW_SECONDS as usize * sample_rate as usize;
         if window_samples < 16 || window_samples > max_window {
             return Err(bad(
@@ -177,8 +188,13 @@ impl ModelInfo {
         let (thresholds, thresholds_from_model) = match get("thresholds") {
             None => (vec![DEFAULT_THRESHOLD; labels.len()], false),
             Some(raw) => {
-                let values: Vec<f64> = serde_json::from_str(&raw)
-                    .map_err(|e| bad("thresholds", &raw, format!("expected a JSON array of numbers: {e}")))?;
+                let values: Vec<f64> = serde_json::from_str(&raw).map_err(|e| {
+                    bad(
+                        "thresholds",
+                        &raw,
+                        format!("expected a JSON array of numbers: {e}"),
+                    )
+                })?;
                 if values.len() != labels.len() {
                     return Err(ModelError::LengthMismatch {
                         key: "thresholds",
@@ -220,7 +236,8 @@ impl ModelInfo {
 }
 
 fn parse_string_array(raw: &str) -> Result<Vec<String>, String> {
-    serde_json::from_str::<Vec<String>>(raw).map_err(|e| format!("expected a JSON array of strings: {e}"))
+    serde_json::from_str::<Vec<String>>(raw)
+        .map_err(|e| format!("expected a JSON array of strings: {e}"))
 }
 
 fn shorten(s: &str) -> String {
@@ -319,7 +336,10 @@ mod tests {
         assert_eq!(bad_key(with("sample_rate", "384000")), "sample_rate");
         assert_eq!(bad_key(with("window_samples", "0")), "window_samples");
         assert_eq!(bad_key(with("window_samples", "-5")), "window_samples");
-        assert_eq!(bad_key(with("window_samples", "99999999")), "window_samples");
+        assert_eq!(
+            bad_key(with("window_samples", "99999999")),
+            "window_samples"
+        );
         assert_eq!(bad_key(with("normalization", "peak")), "normalization");
         assert_eq!(bad_key(with("thresholds", "[0.5, 0.5]")), "thresholds");
         assert_eq!(bad_key(with("thresholds", "[0.5, 1.0, 0.5]")), "thresholds");
@@ -330,8 +350,13 @@ mod tests {
 
     #[test]
     fn error_messages_name_key_and_reason() {
-        let e = with("thresholds", "[0.5, 1.5, 0.5]").unwrap_err().to_string();
-        assert!(e.contains("thresholds") && e.contains("flu") && e.contains("(0, 1)"), "{e}");
+        let e = with("thresholds", "[0.5, 1.5, 0.5]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("thresholds") && e.contains("flu") && e.contains("(0, 1)"),
+            "{e}"
+        );
         let e = without("labels").unwrap_err().to_string();
         assert!(e.contains("labels"), "{e}");
     }

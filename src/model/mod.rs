@@ -9,7 +9,9 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
-pub use metadata::{ModelInfo, Normalization, CONTRACT_VERSION, DEFAULT_THRESHOLD, MODEL_RATE_RANGE};
+pub use metadata::{
+    ModelInfo, Normalization, CONTRACT_VERSION, DEFAULT_THRESHOLD, MODEL_RATE_RANGE,
+};
 
 use crate::runtime::{self, DenormalGuard, RuntimeError};
 
@@ -22,7 +24,10 @@ pub const MIN_OPSET: u32 = 17;
 
 /// The default model embedded at build time (`assets/model.onnx`), if the build had one.
 #[cfg(has_default_model)]
-pub const DEFAULT_MODEL: Option<&[u8]> = Some(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/model.onnx")));
+pub const DEFAULT_MODEL: Option<&[u8]> = Some(include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/model.onnx"
+)));
 #[cfg(not(has_default_model))]
 pub const DEFAULT_MODEL: Option<&[u8]> = None;
 
@@ -34,7 +39,10 @@ pub enum ModelError {
     #[error("this build has no embedded default model (assets/model.onnx was absent at build time); pass --model FILE")]
     NoDefaultModel,
     #[error("cannot read model file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("ONNX Runtime cannot load the model: {0}")]
     Load(String),
     #[error("model uses ONNX opset {found}; the contract requires opset {MIN_OPSET} or newer")]
@@ -44,7 +52,11 @@ pub enum ModelError {
     #[error("model must have exactly one output named \"{OUTPUT_NAME}\", found {found:?}")]
     OutputName { found: Vec<String> },
     #[error("{which} \"{name}\" must be a float32 tensor, found {found}")]
-    NotFloatTensor { which: &'static str, name: String, found: String },
+    NotFloatTensor {
+        which: &'static str,
+        name: String,
+        found: String,
+    },
     #[error("input \"{INPUT_NAME}\" must have shape [batch, 1, samples], found {found:?}")]
     InputShape { found: Vec<i64> },
     #[error("input \"{INPUT_NAME}\" has a fixed length of {found} samples but metadata window_samples is {window_samples}")]
@@ -56,9 +68,17 @@ pub enum ModelError {
     #[error("model metadata is missing required key \"{key}\"")]
     MissingMetadata { key: &'static str },
     #[error("model metadata \"{key}\" = {value:?} is invalid: {reason}")]
-    BadMetadata { key: &'static str, value: String, reason: String },
+    BadMetadata {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("model metadata \"{key}\" has {found} entries but labels has {labels}")]
-    LengthMismatch { key: &'static str, found: usize, labels: usize },
+    LengthMismatch {
+        key: &'static str,
+        found: usize,
+        labels: usize,
+    },
     #[error("output \"{OUTPUT_NAME}\" gave {value} on a test window; it must be a probability in [0, 1] (put the sigmoid inside the graph)")]
     NotProbabilities { value: f32 },
     #[error("inference failed: {0}")]
@@ -123,7 +143,11 @@ impl ModelRunner {
         Self::from_bytes_named(bytes, "model from memory".into(), config)
     }
 
-    fn from_bytes_named(bytes: &[u8], source: String, config: &SessionConfig) -> Result<ModelRunner, ModelError> {
+    fn from_bytes_named(
+        bytes: &[u8],
+        source: String,
+        config: &SessionConfig,
+    ) -> Result<ModelRunner, ModelError> {
         let rt = runtime::runtime()?;
         let session = Session::builder(&rt.environment)
             .map_err(load_err)?
@@ -194,8 +218,9 @@ impl ModelRunner {
         let mut done = 0;
         while done < n {
             let b = (n - done).min(self.max_batch);
-            let input = TensorRef::from_array_view(([b, 1, ws], &windows[done * ws..(done + b) * ws]))
-                .map_err(|e| ModelError::Inference(e.to_string()))?;
+            let input =
+                TensorRef::from_array_view(([b, 1, ws], &windows[done * ws..(done + b) * ws]))
+                    .map_err(|e| ModelError::Inference(e.to_string()))?;
             let outputs = self
                 .session
                 .run(ort::inputs![INPUT_NAME => input])
@@ -209,8 +234,15 @@ impl ModelRunner {
                     labels: classes,
                 });
             }
-            for (o, &p) in out[done * classes..(done + b) * classes].iter_mut().zip(probs) {
-                *o = if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 };
+            for (o, &p) in out[done * classes..(done + b) * classes]
+                .iter_mut()
+                .zip(probs)
+            {
+                *o = if p.is_finite() {
+                    p.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
             }
             done += b;
         }
@@ -233,7 +265,9 @@ impl ModelRunner {
             .try_extract_tensor::<f32>()
             .map_err(|e| ModelError::Inference(e.to_string()))?;
         if shape.len() != 2 || shape[0] != 1 {
-            return Err(ModelError::OutputShape { found: shape.to_vec() });
+            return Err(ModelError::OutputShape {
+                found: shape.to_vec(),
+            });
         }
         if shape[1] as usize != classes {
             return Err(ModelError::OutputWidth {
@@ -241,7 +275,10 @@ impl ModelRunner {
                 labels: classes,
             });
         }
-        if let Some(&bad) = probs.iter().find(|p| !(p.is_finite() && (0.0..=1.0).contains(*p))) {
+        if let Some(&bad) = probs
+            .iter()
+            .find(|p| !(p.is_finite() && (0.0..=1.0).contains(*p)))
+        {
             return Err(ModelError::NotProbabilities { value: bad });
         }
         Ok(())
@@ -274,20 +311,21 @@ fn check_graph(session: &Session, info: &ModelInfo) -> Result<usize, ModelError>
         });
     }
 
-    let float_shape = |which: &'static str, name: &str, t: &ValueType| -> Result<Vec<i64>, ModelError> {
-        match t {
-            ValueType::Tensor {
-                ty: TensorElementType::Float32,
-                shape,
-                ..
-            } => Ok(shape.to_vec()),
-            other => Err(ModelError::NotFloatTensor {
-                which,
-                name: name.to_string(),
-                found: describe_type(other),
-            }),
-        }
-    };
+    let float_shape =
+        |which: &'static str, name: &str, t: &ValueType| -> Result<Vec<i64>, ModelError> {
+            match t {
+                ValueType::Tensor {
+                    ty: TensorElementType::Float32,
+                    shape,
+                    ..
+                } => Ok(shape.to_vec()),
+                other => Err(ModelError::NotFloatTensor {
+                    which,
+                    name: name.to_string(),
+                    found: describe_type(other),
+                }),
+            }
+        };
 
     let in_shape = float_shape("input", INPUT_NAME, inputs[0].dtype())?;
     // -1 marks a dynamic dimension.

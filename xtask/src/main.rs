@@ -1,3 +1,73 @@
+//! `cargo xtask bundle instrument-meter --release` builds the CLAP and VST3 bundles
+//! (nice-plug-xtask), then copies the ONNX Runtime library into them so that a user installs the
+//! plugin by copying the bundle: `libonnxruntime.so.1.31.1` beside the `.clap` and inside the VST3's
+//! `Contents/<arch>-linux/`, where the plugin finds it from its own location (dladdr).
+//! `cargo xtask bundle-ort` only does the copy.
+
+use std::path::{Path, PathBuf};
+
+/// The runtime the project ships (scripts/setup.sh puts it in .setup/onnxruntime/).
+const ORT_FILE: &str = "libonnxruntime.so.1.31.1";
+
 fn main() -> nih_plug_xtask::Result<()> {
-    nih_plug_xtask::main()
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("bundle-ort") => return copy_onnxruntime(),
+        Some("bundle") => {
+            nih_plug_xtask::main()?;
+            copy_onnxruntime()?;
+        }
+        _ => nih_plug_xtask::main()?,
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Copies the ONNX Runtime library next to every plugin binary in `target/bundled/`.
+fn copy_onnxruntime() -> nih_plug_xtask::Result<()> {
+    if !cfg!(target_os = "linux") {
+        eprintln!("bundle-ort: only Linux bundles carry the runtime so far; skipped");
+        return Ok(());
+    }
+    let root = workspace_root();
+    let source = match std::env::var_os("ORT_DYLIB_PATH").filter(|s| !s.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => root.join(".setup/onnxruntime").join(ORT_FILE),
+    };
+    if !source.is_file() {
+        anyhow::bail!(
+            "ONNX Runtime library not found at {}; run scripts/setup.sh (or set ORT_DYLIB_PATH)",
+            source.display()
+        );
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bundled = target.join("bundled");
+    let arch = format!("{}-linux", std::env::consts::ARCH);
+    let entries = std::fs::read_dir(&bundled)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", bundled.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let dest_dir = match path.extension().and_then(|e| e.to_str()) {
+            Some("clap") => bundled.clone(),
+            Some("vst3") => path.join("Contents").join(&arch),
+            _ => continue,
+        };
+        let dest = dest_dir.join(ORT_FILE);
+        std::fs::copy(&source, &dest).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot copy {} to {}: {e}",
+                source.display(),
+                dest.display()
+            )
+        })?;
+        eprintln!("Copied ONNX Runtime into {}", dest.display());
+    }
+    Ok(())
 }

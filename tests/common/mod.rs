@@ -1,0 +1,91 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use instrument_meter::model::{ModelRunner, SessionConfig};
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+pub fn runner(rel: &str) -> ModelRunner {
+    ModelRunner::from_file(&fixture(rel), &SessionConfig::default()).expect("fixture model loads")
+}
+
+/// Sample encodings for test WAV files.
+#[derive(Clone, Copy)]
+pub enum WavFormat {
+    Pcm16,
+    Float32,
+}
+
+/// Writes interleaved `samples` as a WAV file.
+pub fn write_wav(path: &Path, samples: &[f32], channels: u16, rate: u32, format: WavFormat) {
+    let (fmt_tag, bytes_per): (u16, u16) = match format {
+        WavFormat::Pcm16 => (1, 2),
+        WavFormat::Float32 => (3, 4),
+    };
+    let data_len = samples.len() as u32 * bytes_per as u32;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    f.write_all(b"RIFF").unwrap();
+    f.write_all(&(36 + data_len).to_le_bytes()).unwrap();
+    f.write_all(b"WAVEfmt ").unwrap();
+    f.write_all(&16u32.to_le_bytes()).unwrap();
+    f.write_all(&fmt_tag.to_le_bytes()).unwrap();
+    f.write_all(&channels.to_le_bytes()).unwrap();
+    f.write_all(&rate.to_le_bytes()).unwrap();
+    f.write_all(&(rate * channels as u32 * bytes_per as u32).to_le_bytes())
+        .unwrap();
+    f.write_all(&(channels * bytes_per).to_le_bytes()).unwrap();
+    f.write_all(&(bytes_per * 8).to_le_bytes()).unwrap();
+    f.write_all(b"data").unwrap();
+    f.write_all(&data_len.to_le_bytes()).unwrap();
+    for &x in samples {
+        match format {
+            WavFormat::Pcm16 => f
+                .write_all(&((x.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
+                .unwrap(),
+            WavFormat::Float32 => f.write_all(&x.to_le_bytes()).unwrap(),
+        }
+    }
+    f.flush().unwrap();
+}
+
+/// A deterministic harmonic test signal, `channels` interleaved, each channel slightly different.
+pub fn tones(seconds: f64, rate: u32, channels: usize) -> Vec<f32> {
+    let n = (seconds * rate as f64) as usize;
+    let mut out = Vec::with_capacity(n * channels);
+    for i in 0..n {
+        let t = i as f64 / rate as f64;
+        let f = [220.0, 330.0, 262.0, 392.0][(t * 2.0) as usize % 4];
+        for c in 0..channels {
+            let mut x = 0.0;
+            for h in 1..5 {
+                x += (2.0 * std::f64::consts::PI * f * h as f64 * t + c as f64).sin() / h as f64;
+            }
+            out.push((0.2 * x * (1.0 - 0.1 * c as f64)) as f32);
+        }
+    }
+    out
+}
+
+/// Tiny deterministic PRNG (no dev-dependency needed).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
