@@ -473,11 +473,13 @@ def bench(arch: str, batch: int = 32, steps: int = 20, warmup: int = 5, device: 
         step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    dt = time.perf_counter() - t
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
     return {"arch": arch, "batch": batch, "steps": steps, "seconds": dt, "windows_per_s": batch * steps / dt,
+            # windows per CPU-second of this process: comparable across runs on a shared machine
+            "windows_per_cpu_s": batch * steps / max(cpu, 1e-9),
             "device": str(dev), "threads": threads if dev.type == "cpu" else None}  # fmt: skip
