@@ -59,7 +59,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 2
-    workers: int = 0
+    workers: int = -1  # data loader processes; -1: 0 on CPU, min(8, cores - 1) on CUDA
     cache_dir: str | None = None
     max_excerpts: int | None = None  # subsample the training set (quick tests)
     sample_rate: int = SAMPLE_RATE
@@ -288,6 +288,11 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
             print(f"[fold {fold}] resuming at epoch {start_epoch}", flush=True)
 
     per_rank = max(1, cfg.batch_size // dist.world)
+    workers = cfg.workers
+    if workers < 0:
+        workers = (
+            0 if device.type == "cpu" else max(0, min(8, (os.cpu_count() or 1) // max(dist.world, 1) - 1))
+        )
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
         from torch.utils.data.distributed import DistributedSampler
@@ -298,8 +303,8 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
         sampler = EpochSampler(len(ds), seed)
         net = model
     loader = torch.utils.data.DataLoader(
-        ds, batch_size=per_rank, sampler=sampler, num_workers=cfg.workers, drop_last=len(ds) // dist.world >= per_rank,
-        pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
+        ds, batch_size=per_rank, sampler=sampler, num_workers=workers, drop_last=len(ds) // dist.world >= per_rank,
+        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
     )  # fmt: skip
     loss_fn = nn.BCEWithLogitsLoss()
     from tqdm import tqdm
@@ -312,7 +317,7 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
         sampler.set_epoch(epoch)
         net.train()
         t0 = time.perf_counter()
-        warm_t, warm_n, n_windows, loss_sum, steps = None, 0, 0, 0.0, 0
+        warm_t, warm_n, warm_cpu, n_windows, loss_sum, steps = None, 0, 0.0, 0, 0.0, 0
         bar = tqdm(
             loader, desc=f"fold {fold} epoch {epoch}", leave=False, disable=not dist.main, mininterval=1.0
         )
@@ -329,11 +334,12 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
             if steps == 5:  # steady state starts after the warm-up steps
                 if device.type == "cuda":
                     torch.cuda.synchronize()
-                warm_t, warm_n = time.perf_counter(), n_windows
+                warm_t, warm_n, warm_cpu = time.perf_counter(), n_windows, time.process_time()
             bar.set_postfix(loss=f"{loss_sum / steps:.4f}")
         if device.type == "cuda":
             torch.cuda.synchronize()
-        t1 = time.perf_counter()
+        t1, cpu1 = time.perf_counter(), time.process_time()
+        steady_cpu = (n_windows - warm_n) / max(cpu1 - warm_cpu, 1e-9) if warm_t else math.nan
         steady = (
             (n_windows - warm_n) / (t1 - warm_t)
             if warm_t and t1 > warm_t and n_windows > warm_n
@@ -363,6 +369,7 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
             rec = {
                 "fold": fold, "epoch": epoch, "train_loss": loss_sum / max(steps, 1), **rec,
                 "lr": opt.param_groups[0]["lr"], "windows": n_windows, "windows_per_s": steady,
+                "windows_per_cpu_s": steady_cpu,
                 "epoch_s": t1 - t0, "best": improved, "time": time.time(),
             }  # fmt: skip
             with open(fdir / "log.jsonl", "a") as f:
