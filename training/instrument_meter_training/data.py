@@ -253,25 +253,24 @@ def group_kfold(groups: Sequence[str], k: int, seed: int = 0) -> list[np.ndarray
 def stratified_group_kfold(
     groups: Sequence[str], labels: Sequence[int], k: int, seed: int = 0
 ) -> list[np.ndarray]:
-    """Group k-fold done per class (our groups are single-class: IRMAS songs and corpus ids belong to
-    one class folder), so each fold holds about 1/k of every class. Falls back to ``group_kfold``
-    when a group spans several classes or a class has fewer than ``k`` groups."""
+    """Group k-fold stratified by class (scikit-learn's ``StratifiedGroupKFold``, shuffled with
+    ``seed``): each fold holds about 1/k of every class, and a group (source recording) is never
+    split, even when it spans several classes (our corpus renders one score for several
+    instruments). Falls back to ``group_kfold`` when stratification is impossible."""
+    import warnings as _w
+
+    from sklearn.model_selection import StratifiedGroupKFold
+
     groups = list(groups)
-    labels = list(labels)
-    by_group: dict[str, set[int]] = {}
-    for g, y in zip(groups, labels):
-        by_group.setdefault(g, set()).add(y)
-    per_class: dict[int, list[int]] = {}
-    for i, y in enumerate(labels):
-        per_class.setdefault(y, []).append(i)
-    if any(len(s) > 1 for s in by_group.values()) or any(
-        len({groups[i] for i in idx}) < k for idx in per_class.values()
-    ):
+    if len(set(groups)) < k:
+        raise ValueError(f"{len(set(groups))} source groups cannot fill {k} folds")
+    try:
+        with _w.catch_warnings():
+            _w.simplefilter("ignore", UserWarning)  # "least populated class has only n members"
+            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            folds = [np.sort(v) for _, v in splitter.split(np.zeros(len(groups)), list(labels), groups)]
+    except ValueError:
         return group_kfold(groups, k, seed)
-    folds: list[list[int]] = [[] for _ in range(k)]
-    for c, idx in sorted(per_class.items()):
-        sub = group_kfold([groups[i] for i in idx], k, seed + 7919 * c)
-        # rotate so small classes do not always land in fold 0
-        for f, part in enumerate(sub):
-            folds[(f + c) % k].extend(int(idx[j]) for j in part)
-    return [np.array(sorted(f), np.int64) for f in folds]
+    if any(len(f) == 0 for f in folds):
+        return group_kfold(groups, k, seed)
+    return folds

@@ -283,7 +283,7 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
             ck["best_epoch"],
             ck["bad"],
         )
-        torch.set_rng_state(ck["torch_rng"])
+        torch.set_rng_state(ck["torch_rng"].cpu())
         if dist.main:
             print(f"[fold {fold}] resuming at epoch {start_epoch}", flush=True)
 
