@@ -304,7 +304,7 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
         net = model
     loader = torch.utils.data.DataLoader(
         ds, batch_size=per_rank, sampler=sampler, num_workers=workers, drop_last=len(ds) // dist.world >= per_rank,
-        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",  # not persistent: workers must see set_epoch()
     )  # fmt: skip
     loss_fn = nn.BCEWithLogitsLoss()
     from tqdm import tqdm
@@ -317,7 +317,8 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
         sampler.set_epoch(epoch)
         net.train()
         t0 = time.perf_counter()
-        warm_t, warm_n, warm_cpu, n_windows, loss_sum, steps = None, 0, 0.0, 0, 0.0, 0
+        warm_t, warm_n, warm_cpu, n_windows, steps = None, 0, 0.0, 0, 0
+        loss_acc = torch.zeros((), device=device)
         bar = tqdm(
             loader, desc=f"fold {fold} epoch {epoch}", leave=False, disable=not dist.main, mininterval=1.0
         )
@@ -330,14 +331,16 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
             opt.step()
             steps += 1
             n_windows += len(xb) * dist.world
-            loss_sum += float(loss.item())
+            loss_acc += loss.detach()
             if steps == 5:  # steady state starts after the warm-up steps
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 warm_t, warm_n, warm_cpu = time.perf_counter(), n_windows, time.process_time()
-            bar.set_postfix(loss=f"{loss_sum / steps:.4f}")
+            if steps % 10 == 1:  # .item() synchronises a GPU: not every step
+                bar.set_postfix(loss=f"{float(loss_acc) / steps:.4f}")
         if device.type == "cuda":
             torch.cuda.synchronize()
+        loss_sum = float(loss_acc)
         t1, cpu1 = time.perf_counter(), time.process_time()
         steady_cpu = (n_windows - warm_n) / max(cpu1 - warm_cpu, 1e-9) if warm_t else math.nan
         steady = (

@@ -96,3 +96,13 @@ def test_console_script_help():
     assert r.returncode == 0
     for cmd in ("corpus", "train", "evaluate", "export", "table"):
         assert cmd in r.stdout
+
+
+def test_corpus_subcommand_guarded(monkeypatch, capsys):
+    import instrument_meter_training.cli as cli
+
+    monkeypatch.setattr(cli, "_corpus_module", lambda: (None, ImportError("no corpus yet")))
+    assert cli.main(["corpus"]) == 2
+    assert "not available" in capsys.readouterr().err
+    # the other subcommands still work without it
+    assert cli.main(["models"]) == 0

@@ -59,3 +59,16 @@ def test_random_eq_finite():
     for _ in range(6):
         y = random_eq(x, rng)
         assert y.shape == x.shape and np.isfinite(y).all()
+
+
+def test_loader_workers_see_the_epoch():
+    """Worker processes draw the same items as the main process, for the current epoch."""
+    import torch
+
+    audio, labels = _audio()
+    ds = TrainSet(audio, labels, 11, AugmentConfig(mix_prob=0.5), seed=1)
+    ds.set_epoch(4)
+    want = torch.stack([ds[i][0] for i in range(len(ds))])
+    loader = torch.utils.data.DataLoader(ds, batch_size=len(ds), num_workers=1)
+    ((got, _),) = list(loader)
+    assert torch.equal(got, want)
