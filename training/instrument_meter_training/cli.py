@@ -57,7 +57,9 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda")
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
-    p.add_argument("--workers", type=int, default=d.workers, help="data loader processes (-1: 0 on CPU, up to 8 on CUDA)")
+    p.add_argument(
+        "--workers", type=int, default=d.workers, help="data loader processes (-1: 0 on CPU, up to 8 on CUDA)"
+    )
     p.add_argument("--cache-dir", default=None, help="decoded-audio cache ('' disables; default cache/audio)")
     p.add_argument("--max-excerpts", type=int, default=None, help="subsample the training set")
     p.add_argument("--training-data", default="", help="description written into the model metadata")
@@ -115,7 +117,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("evaluate", help="evaluate a run's fold models on a test folder")
     p.add_argument("run_dir")
     p.add_argument(
-        "--test", required=True, help="test folder (wav + txt, searched recursively) or corpus root"
+        "--test",
+        default=None,
+        help="test folder (wav + txt, searched recursively); default: the data root's test/",
     )
     p.add_argument("--out", default=None, help="where metrics.json/md and plots go (default: RUN_DIR)")
     p.add_argument(

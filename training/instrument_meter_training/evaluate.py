@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import cut_windows, default_cache_dir, load_audio, rms, scan_test, silence_floor
+from .data import cut_windows, default_cache_dir, load_audio, resolve_data_root, rms, scan_test, silence_floor
 from .dataset import normalize
 from .metrics import global_threshold_sweep, mean_std, summarize
 from .models import build_model, count_macs, count_params, describe
@@ -124,6 +124,10 @@ def evaluate(run_dir, test_dir, out_dir=None, hop_s: float | None = None, device
         else (cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir())
     )
     cache = None if cache == "" else cache
+    if test_dir is None:
+        test_dir = resolve_data_root(cfg.data).test
+        if test_dir is None:
+            raise FileNotFoundError(f"no --test given and {cfg.data} has no test/ folder")
     test_root = Path(test_dir)
     if (test_root / "test").is_dir() and not any(test_root.glob("*.txt")):
         test_root = test_root / "test"  # a corpus root was given
