@@ -17,6 +17,8 @@ from .sources import FONTS, SAMPLE_RATE
 
 N_CHANNELS = 16
 FLUSH = 1024
+BLOCK = 64  # FLUID_BUFSIZE
+POLYPHONY = 128
 
 
 @dataclass
@@ -50,7 +52,7 @@ class FluidRenderer:
             **{
                 "synth.reverb.active": 0,
                 "synth.chorus.active": 0,
-                "synth.polyphony": 512,
+                "synth.polyphony": POLYPHONY,
                 "synth.cpu-cores": 1,
                 # decode sf3 (Vorbis) samples on first use, not all at load (~20 s for MuseScore_General)
                 "synth.dynamic-sample-loading": 1,
@@ -64,20 +66,38 @@ class FluidRenderer:
         ] * 2
         self._write.restype = ctypes.c_int
         self.sfids = {k: self.synth.sfload(FONTS[k].path()) for k in fonts}
+        self._count = 0
         self.reset()
 
     def _out(self, n: int) -> np.ndarray:
         buf = np.zeros((2, n), np.float32)
+        self._count += max(n, 0)
         if n > 0:
             self._write(self.synth.synth, n, buf[0].ctypes.data, 0, 1, buf[1].ctypes.data, 0, 1)
         return buf
 
-    def reset(self) -> None:
-        """system_reset first, THEN all-sounds-off on every channel (the reverse order leaves voices)."""
+    def _silence_all(self) -> None:
         self.synth.system_reset()
         for ch in range(N_CHANNELS):
             self.synth.cc(ch, 120, 0)
-        self._out(FLUSH)
+
+    def reset(self) -> None:
+        """system_reset first, THEN all-sounds-off on every channel (the reverse order leaves voices).
+
+        Reused voice objects keep state (filter history) that changes the next render slightly, so
+        every voice is first overwritten by the same priming chord: a render then depends only on
+        its own events, not on what the worker rendered before (same seed -> same bytes).
+        """
+        self._silence_all()
+        if getattr(self, "sfids", None):
+            self.synth.program_select(1, next(iter(self.sfids.values())), 0, 40)
+            for k in range(128):
+                self.synth.noteon(1, k, 100)
+            self._out(BLOCK)
+            self._silence_all()
+        # FluidSynth renders in 64-sample blocks and applies events at block boundaries: start every
+        # render on the same block phase, so a file does not depend on what the worker rendered before.
+        self._out(FLUSH + (-(self._count + FLUSH)) % BLOCK)
 
     def render_part(self, part: PartRender, duration: float, tail: float = 0.6) -> np.ndarray:
         """Render one part alone (channel 0) to a mono float32 array of duration + tail seconds."""
