@@ -59,6 +59,12 @@ def _default_parity_files(cfg, test_dir: str | None) -> list[Path]:
     return files
 
 
+def _val_mode(run_dir: Path, cfg) -> str:
+    f = run_dir / "folds.json"
+    mode = json.loads(f.read_text()).get("val_mode", cfg.val_mode) if f.is_file() else cfg.val_mode
+    return {"cv": f"{cfg.folds}-fold CV", "dir": "val/ folder"}.get(mode, mode)
+
+
 def export(
     run_dir,
     out,
@@ -130,7 +136,7 @@ def export(
         training_data
         or cfg.training_data
         or (
-            f"{cfg.data} ({cfg.val_mode} validation, group by {cfg.group_by}, seed {cfg.seed}, crop {cfg.crop}, "
+            f"{cfg.data} ({_val_mode(run_dir, cfg)} validation, group by {cfg.group_by}, seed {cfg.seed}, crop {cfg.crop}, "
             f"mix_prob {cfg.augment.mix_prob})"
         )
     )
