@@ -45,6 +45,9 @@ class FluidRenderer:
         import fluidsynth
 
         self._fs = fluidsynth
+        # the priming chord in reset() asks for more voices than the polyphony on purpose: silence
+        # FluidSynth's "Failed to allocate a synthesis process" warnings (level 2 = FLUID_WARN)
+        fluidsynth._fl.fluid_set_log_function(2, None, None)
         self.synth = fluidsynth.Synth(
             gain=0.6,
             samplerate=SAMPLE_RATE,
