@@ -25,7 +25,7 @@ use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::{MidiEvent, ParamValueEvent};
-use clack_host::events::{Match, Pckn};
+use clack_host::events::Pckn;
 use clack_host::prelude::*;
 use clack_host::utils::ClapId;
 
@@ -65,8 +65,16 @@ fn plugin_path() -> PathBuf {
     // target/<profile>/deps/<test> → target/<profile>/libinstrument_meter.so
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let lib = profile_dir.join(format!("{}instrument_meter{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
-    assert!(lib.is_file(), "plugin library not found at {}; build with --features plugin or set INSTRUMENT_METER_CLAP", lib.display());
+    let lib = profile_dir.join(format!(
+        "{}instrument_meter{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(
+        lib.is_file(),
+        "plugin library not found at {}; build with --features plugin or set INSTRUMENT_METER_CLAP",
+        lib.display()
+    );
     lib
 }
 
@@ -106,8 +114,15 @@ fn load() -> Loaded {
     setup_env();
     let path = plugin_path();
     // SAFETY: loading a plugin runs its code; it is the plugin under test.
-    let entry = unsafe { PluginEntry::load(&path) }.unwrap_or_else(|e| panic!("cannot load {}: {e:?}", path.display()));
-    let host_info = HostInfo::new("instrument-meter test host", "Instrument Meter", "https://example.org", "0.1.0").unwrap();
+    let entry = unsafe { PluginEntry::load(&path) }
+        .unwrap_or_else(|e| panic!("cannot load {}: {e:?}", path.display()));
+    let host_info = HostInfo::new(
+        "instrument-meter test host",
+        "Instrument Meter",
+        "https://example.org",
+        "0.1.0",
+    )
+    .unwrap();
     Loaded { entry, host_info }
 }
 
@@ -125,7 +140,10 @@ fn instantiate(l: &Loaded) -> PluginInstance<TestHost> {
 }
 
 fn param_id(instance: &mut PluginInstance<TestHost>, name: &str) -> ClapId {
-    let params: PluginParams = instance.plugin_shared_handle().get_extension().expect("params extension");
+    let params: PluginParams = instance
+        .plugin_shared_handle()
+        .get_extension()
+        .expect("params extension");
     let handle = instance.plugin_handle();
     let mut buf = ParamInfoBuffer::new();
     for i in 0..params.count(&handle) {
@@ -157,7 +175,8 @@ fn music_at(rate: u32) -> Vec<f32> {
     if rate == src_rate {
         return mono;
     }
-    let mut rs = instrument_meter::analysis::resample::StreamResampler::new(src_rate, rate).unwrap();
+    let mut rs =
+        instrument_meter::analysis::resample::StreamResampler::new(src_rate, rate).unwrap();
     let mut out = Vec::new();
     rs.push(&mono, &mut |b: &[f32]| out.extend_from_slice(b));
     rs.finish(&mut |b: &[f32]| out.extend_from_slice(b));
@@ -189,11 +208,16 @@ fn run_audio(
     offline: bool,
     pace: f64,
     param_events: &[(ClapId, f64)],
-    mut between_blocks: impl FnMut(&mut PluginInstance<TestHost>),
+    mut between_blocks: impl FnMut(&mut PluginInstance<TestHost>, usize),
 ) -> RunResult {
     if offline {
-        let render: PluginRender = instance.plugin_shared_handle().get_extension().expect("render extension");
-        render.set(&instance.plugin_handle(), RenderMode::Offline).expect("offline mode");
+        let render: PluginRender = instance
+            .plugin_shared_handle()
+            .get_extension()
+            .expect("render extension");
+        render
+            .set(&instance.plugin_handle(), RenderMode::Offline)
+            .expect("offline mode");
     }
     let config = PluginAudioConfiguration {
         sample_rate: rate as f64,
@@ -226,7 +250,7 @@ fn run_audio(
         let in_events_vec: Vec<ParamValueEvent> = if first {
             param_events
                 .iter()
-                .map(|&(id, v)| ParamValueEvent::new(0, id, Pckn::new(Match::All, Match::All, Match::All, Match::All), v))
+                .map(|&(id, v)| ParamValueEvent::new(0, id, Pckn::match_all(), v))
                 .collect()
         } else {
             Vec::new()
@@ -239,24 +263,47 @@ fn run_audio(
             let inputs = input_ports.with_input_buffers([
                 AudioPortBuffer {
                     latency: 0,
-                    channels: AudioPortBufferType::f32_input_only([InputChannel::variable(&mut in_l[..n]), InputChannel::variable(&mut in_r[..n])].into_iter()),
+                    channels: AudioPortBufferType::f32_input_only(
+                        [
+                            InputChannel::variable(&mut in_l[..n]),
+                            InputChannel::variable(&mut in_r[..n]),
+                        ]
+                        .into_iter(),
+                    ),
                 },
                 AudioPortBuffer {
                     latency: 0,
-                    channels: AudioPortBufferType::f32_input_only([InputChannel::constant(&mut sc_l[..n]), InputChannel::constant(&mut sc_r[..n])].into_iter()),
+                    channels: AudioPortBufferType::f32_input_only(
+                        [
+                            InputChannel::constant(&mut sc_l[..n]),
+                            InputChannel::constant(&mut sc_r[..n]),
+                        ]
+                        .into_iter(),
+                    ),
                 },
             ]);
             let mut outputs = output_ports.with_output_buffers([AudioPortBuffer {
                 latency: 0,
-                channels: AudioPortBufferType::f32_output_only([&mut out_l[..n], &mut out_r[..n]].into_iter()),
+                channels: AudioPortBufferType::f32_output_only(
+                    [&mut out_l[..n], &mut out_r[..n]].into_iter(),
+                ),
             }]);
             processor
-                .process(&inputs, &mut outputs, &in_events, &mut output_events, Some(pos as u64), None)
+                .process(
+                    &inputs,
+                    &mut outputs,
+                    &in_events,
+                    &mut output_events,
+                    Some(pos as u64),
+                    None,
+                )
                 .expect("process");
         }
         // Bit-exact pass-through (compare bits: -0.0 vs 0.0 or NaN payloads would also count).
         for i in 0..n {
-            if out_l[i].to_bits() != left[pos + i].to_bits() || out_r[i].to_bits() != right[pos + i].to_bits() {
+            if out_l[i].to_bits() != left[pos + i].to_bits()
+                || out_r[i].to_bits() != right[pos + i].to_bits()
+            {
                 bit_exact = false;
             }
         }
@@ -274,7 +321,7 @@ fn run_audio(
             }
         }
         pos += n;
-        between_blocks(instance);
+        between_blocks(instance, pos);
         if pace > 0.0 {
             let due = Duration::from_secs_f64(pos as f64 / rate as f64 / pace);
             if let Some(wait) = due.checked_sub(start.elapsed()) {
@@ -293,11 +340,18 @@ fn run_audio(
 
 /// The value of controller `cc` at every position where it was sent.
 fn cc_track(ccs: &[Cc], cc: u8) -> Vec<(u64, u8)> {
-    ccs.iter().filter(|c| c.cc == cc).map(|c| (c.pos, c.value)).collect()
+    ccs.iter()
+        .filter(|c| c.cc == cc)
+        .map(|c| (c.pos, c.value))
+        .collect()
 }
 
 fn value_at(track: &[(u64, u8)], pos: u64) -> u8 {
-    track.iter().take_while(|(p, _)| *p <= pos).last().map_or(0, |(_, v)| *v)
+    track
+        .iter()
+        .take_while(|(p, _)| *p <= pos)
+        .last()
+        .map_or(0, |(_, v)| *v)
 }
 
 fn model_labels(model: &Path) -> Vec<String> {
@@ -315,37 +369,81 @@ fn music_at_three_rates_passes_bit_exact_and_drives_cc() {
     for (rate, block) in [(44_100u32, 512usize), (48_000, 64), (96_000, 480)] {
         let music = music_at(rate);
         let mut instance = instantiate(&loaded);
-        let r = run_audio(&mut instance, rate, block, &music, true, 0.0, &[], |_| {});
+        let r = run_audio(
+            &mut instance,
+            rate,
+            block,
+            &music,
+            true,
+            0.0,
+            &[],
+            |_, _| {},
+        );
         assert!(r.bit_exact, "{rate} Hz: output differs from input");
         assert!(!r.ccs.is_empty(), "{rate} Hz: no CC output");
         // Default settings: channel 1, first CC 20, one CC per class in label order.
-        assert!(r.ccs.iter().all(|c| c.channel == 0 && (20..20 + labels.len() as u8).contains(&c.cc)));
+        assert!(r
+            .ccs
+            .iter()
+            .all(|c| c.channel == 0 && (20..20 + labels.len() as u8).contains(&c.cc)));
         // Sent only on change.
         for k in 0..labels.len() as u8 {
             let t = cc_track(&r.ccs, 20 + k);
-            assert!(t.windows(2).all(|w| w[0].1 != w[1].1), "{rate} Hz: CC {} repeated a value", 20 + k);
+            assert!(
+                t.windows(2).all(|w| w[0].1 != w[1].1),
+                "{rate} Hz: CC {} repeated a value",
+                20 + k
+            );
         }
         let sr = rate as u64;
         // Leading silence (0–2 s): every CC stays at 0.
         for k in 0..labels.len() as u8 {
             let t = cc_track(&r.ccs, 20 + k);
-            assert!(t.iter().filter(|(p, _)| *p < 2 * sr).all(|(_, v)| *v == 0), "{rate} Hz: CC {} rose in silence", 20 + k);
+            assert!(
+                t.iter().filter(|(p, _)| *p < 2 * sr).all(|(_, v)| *v == 0),
+                "{rate} Hz: CC {} rose in silence",
+                20 + k
+            );
         }
         // While the cello plays (2–8 s) some CC rises; with the trained model it is the cello's.
-        let max_during = |k: u8| cc_track(&r.ccs, 20 + k).iter().filter(|(p, _)| (2 * sr..8 * sr + sr / 2).contains(p)).map(|(_, v)| *v).max().unwrap_or(0);
+        let max_during = |k: u8| {
+            cc_track(&r.ccs, 20 + k)
+                .iter()
+                .filter(|(p, _)| (2 * sr..8 * sr + sr / 2).contains(p))
+                .map(|(_, v)| *v)
+                .max()
+                .unwrap_or(0)
+        };
         let peaks: Vec<u8> = (0..labels.len() as u8).map(max_during).collect();
-        assert!(peaks.iter().any(|&v| v > 0), "{rate} Hz: no CC rose during the music: {peaks:?}");
+        assert!(
+            peaks.iter().any(|&v| v > 0),
+            "{rate} Hz: no CC rose during the music: {peaks:?}"
+        );
         if is_trained_model(&model) {
-            let cel = labels.iter().position(|l| l == "cel").expect("model has a cello class");
+            let cel = labels
+                .iter()
+                .position(|l| l == "cel")
+                .expect("model has a cello class");
             let best = (0..peaks.len()).max_by_key(|&i| peaks[i]).unwrap();
-            assert_eq!(best, cel, "{rate} Hz: the cello CC should lead, peaks {peaks:?} for {labels:?}");
-            assert!(peaks[cel] >= 64, "{rate} Hz: cello CC peak {} too low", peaks[cel]);
+            assert_eq!(
+                best, cel,
+                "{rate} Hz: the cello CC should lead, peaks {peaks:?} for {labels:?}"
+            );
+            assert!(
+                peaks[cel] >= 64,
+                "{rate} Hz: cello CC peak {} too low",
+                peaks[cel]
+            );
         }
         // Trailing silence: after the release (≥ 1 window + release), every CC falls back to 0.
         let end = r.frames as u64 - 1;
         for k in 0..labels.len() as u8 {
             let v = value_at(&cc_track(&r.ccs, 20 + k), end);
-            assert!(v <= 2, "{rate} Hz: CC {} still {v} at the end of the trailing silence", 20 + k);
+            assert!(
+                v <= 2,
+                "{rate} Hz: CC {} still {v} at the end of the trailing silence",
+                20 + k
+            );
         }
         eprintln!(
             "{rate} Hz, {block}-sample blocks: bit-exact, {} CC messages, peaks during music {peaks:?} ({labels:?})",
@@ -363,7 +461,16 @@ fn realtime_feed_keeps_up_and_counts_nothing_dropped() {
     let mut instance = instantiate(&loaded);
     // Real-time mode (no offline wait), fed at 4× real time: the worker keeps up with a small
     // model; the audio thread never blocks either way.
-    let r = run_audio(&mut instance, rate, 256, &music[..music.len().min(9 * rate as usize)], false, 4.0, &[], |_| {});
+    let r = run_audio(
+        &mut instance,
+        rate,
+        256,
+        &music[..music.len().min(9 * rate as usize)],
+        false,
+        4.0,
+        &[],
+        |_, _| {},
+    );
     assert!(r.bit_exact);
     assert!(!r.ccs.is_empty());
 }
@@ -378,25 +485,48 @@ fn parameters_and_state_round_trip() {
     let sens = param_id(&mut a, "Sensitivity");
     let music = music_at(48_000);
     let clip = &music[2 * 48_000..5 * 48_000];
-    let r = run_audio(&mut a, 48_000, 128, clip, true, 0.0, &[(first_cc, 40.0), (channel, 3.0), (sens, 0.2)], |_| {});
+    let r = run_audio(
+        &mut a,
+        48_000,
+        128,
+        clip,
+        true,
+        0.0,
+        &[(first_cc, 40.0), (channel, 3.0), (sens, 0.2)],
+        |_, _| {},
+    );
     assert!(r.bit_exact);
     // The new CC numbers and channel apply.
-    assert!(!r.ccs.is_empty() && r.ccs.iter().all(|c| c.cc >= 40 && c.channel == 2), "{:?}", &r.ccs[..r.ccs.len().min(5)]);
+    assert!(
+        !r.ccs.is_empty() && r.ccs.iter().all(|c| c.cc >= 40 && c.channel == 2),
+        "{:?}",
+        &r.ccs[..r.ccs.len().min(5)]
+    );
 
-    let state: PluginState = a.plugin_shared_handle().get_extension().expect("state extension");
+    let state: PluginState = a
+        .plugin_shared_handle()
+        .get_extension()
+        .expect("state extension");
     let mut saved = Vec::new();
-    state.save(&a.plugin_handle(), &mut saved).expect("save state");
+    state
+        .save(&a.plugin_handle(), &mut saved)
+        .expect("save state");
     let text = String::from_utf8_lossy(&saved);
-    assert!(text.contains("editor-size") && text.contains("model-path"), "persisted fields missing: {text}");
+    assert!(
+        text.contains("editor-size") && text.contains("model-path"),
+        "persisted fields missing: {text}"
+    );
 
     let mut b = instantiate(&loaded);
     let state_b: PluginState = b.plugin_shared_handle().get_extension().unwrap();
-    state_b.load(&b.plugin_handle(), &mut saved.as_slice()).expect("load state");
+    state_b
+        .load(&b.plugin_handle(), &mut saved.as_slice())
+        .expect("load state");
     assert_eq!(param_value(&mut b, first_cc), 40.0);
     assert_eq!(param_value(&mut b, channel), 3.0);
     assert!((param_value(&mut b, sens) - 0.2).abs() < 1e-6);
     // And the restored instance behaves the same.
-    let r = run_audio(&mut b, 48_000, 128, clip, true, 0.0, &[], |_| {});
+    let r = run_audio(&mut b, 48_000, 128, clip, true, 0.0, &[], |_, _| {});
     assert!(!r.ccs.is_empty() && r.ccs.iter().all(|c| c.cc >= 40 && c.channel == 2));
 }
 
@@ -408,7 +538,16 @@ fn sample_rate_and_block_size_changes_reinitialise() {
     let music = music_at(44_100);
     for (rate, block) in [(44_100u32, 32usize), (88_200, 1024), (44_100, 4096)] {
         // Same samples, other rates: the point is a clean re-activation each time.
-        let r = run_audio(&mut instance, rate, block, &music[..3 * 44_100], true, 0.0, &[], |_| {});
+        let r = run_audio(
+            &mut instance,
+            rate,
+            block,
+            &music[..3 * 44_100],
+            true,
+            0.0,
+            &[],
+            |_, _| {},
+        );
         assert!(r.bit_exact, "{rate} Hz / {block}");
     }
 }
@@ -433,7 +572,9 @@ fn x11_parent(width: u16, height: u16) -> Option<(x11rb::rust_connection::RustCo
         0,
         WindowClass::INPUT_OUTPUT,
         0,
-        &CreateWindowAux::new().background_pixel(screen.black_pixel).event_mask(EventMask::STRUCTURE_NOTIFY),
+        &CreateWindowAux::new()
+            .background_pixel(screen.black_pixel)
+            .event_mask(EventMask::STRUCTURE_NOTIFY),
     )
     .ok()?;
     conn.map_window(win).ok()?;
@@ -450,18 +591,28 @@ fn editor_opens_and_closes_under_x11() {
     setup_env();
     let loaded = load();
     let mut instance = instantiate(&loaded);
-    let gui: PluginGui = instance.plugin_shared_handle().get_extension().expect("gui extension");
+    let gui: PluginGui = instance
+        .plugin_shared_handle()
+        .get_extension()
+        .expect("gui extension");
     let config = GuiConfiguration {
         api_type: GuiApiType::X11,
         is_floating: false,
     };
     assert!(gui.is_api_supported(&instance.plugin_handle(), config));
-    gui.create(&instance.plugin_handle(), config).expect("gui create");
+    gui.create(&instance.plugin_handle(), config)
+        .expect("gui create");
     let size = gui.get_size(&instance.plugin_handle()).expect("gui size");
     assert!(size.width >= 560 && size.height >= 420, "{size:?}");
     let (conn, parent) = x11_parent(size.width as u16, size.height as u16).expect("X11 connection");
     // SAFETY: `parent` is a live X11 window owned by this test until after destroy().
-    unsafe { gui.set_parent(&instance.plugin_handle(), ClapWindow::from_x11_handle(parent as _)) }.expect("set parent");
+    unsafe {
+        gui.set_parent(
+            &instance.plugin_handle(),
+            ClapWindow::from_x11_handle(parent as _),
+        )
+    }
+    .expect("set parent");
     gui.show(&instance.plugin_handle()).expect("show");
 
     let screenshot = std::env::var_os("INSTRUMENT_METER_SCREENSHOT");
@@ -480,7 +631,10 @@ fn editor_opens_and_closes_under_x11() {
         let mut x = Vec::new();
         rs.push(&mono, &mut |b: &[f32]| x.extend_from_slice(b));
         let cello = music_at(rate);
-        let secs: f64 = std::env::var("INSTRUMENT_METER_SCREENSHOT_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(24.0);
+        let secs: f64 = std::env::var("INSTRUMENT_METER_SCREENSHOT_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(24.0);
         while (audio.len() as f64) < secs * rate as f64 {
             audio.extend_from_slice(&x);
             audio.extend_from_slice(&cello[2 * rate as usize..8 * rate as usize]);
@@ -489,24 +643,37 @@ fn editor_opens_and_closes_under_x11() {
     } else {
         audio = music_at(rate)[..3 * rate as usize].to_vec();
     }
-    let shared_cb = |inst: &mut PluginInstance<TestHost>| {
+    let total = audio.len();
+    let mut shot_taken = false;
+    let mut between = |inst: &mut PluginInstance<TestHost>, pos: usize| {
         if inst.access_shared_handler(|s: &TestShared| s.callback.swap(false, Ordering::AcqRel)) {
             inst.call_on_main_thread_callback();
         }
+        // Take the picture just before the end, while the plugin is still analysing.
+        if let Some(path) = &screenshot {
+            if !shot_taken && pos + rate as usize / 4 >= total {
+                shot_taken = true;
+                let status = std::process::Command::new("import")
+                    .args(["-window", &format!("{parent}")])
+                    .arg(path)
+                    .status()
+                    .expect("ImageMagick import");
+                assert!(status.success());
+                eprintln!("screenshot written to {}", Path::new(path).display());
+            }
+        }
     };
-    let r = run_audio(&mut instance, rate, 512, &audio, false, 1.0, &[], shared_cb);
+    let r = run_audio(
+        &mut instance,
+        rate,
+        512,
+        &audio,
+        false,
+        1.0,
+        &[],
+        &mut between,
+    );
     assert!(r.bit_exact);
-    if let Some(path) = screenshot {
-        // The plugin was deactivated by run_audio; its panel keeps the last 30 s on screen.
-        std::thread::sleep(Duration::from_millis(300));
-        let status = std::process::Command::new("import")
-            .args(["-window", &format!("{parent}")])
-            .arg(&path)
-            .status()
-            .expect("ImageMagick import");
-        assert!(status.success());
-        eprintln!("screenshot written to {}", Path::new(&path).display());
-    }
     gui.hide(&instance.plugin_handle()).expect("hide");
     gui.destroy(&instance.plugin_handle());
     drop(conn);

@@ -165,6 +165,7 @@ impl NiceEguiApp for MeterApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(palette::BG).inner_margin(12.0))
             .show(ui, |ui| {
+                self.mirror_detections();
                 self.header(ui);
                 self.banner(ui);
                 ui.add_space(4.0);
@@ -181,6 +182,29 @@ impl NiceEguiApp for MeterApp {
 }
 
 impl MeterApp {
+    /// Writes the detections to the "Detected: …" parameters through the GUI context, which hosts
+    /// record as automation (only while the editor is open).
+    fn mirror_detections(&self) {
+        let Some(gui) = &self.gui else {
+            return;
+        };
+        let n = self
+            .shared
+            .classes
+            .load(Ordering::Acquire)
+            .min(self.params.detected.len());
+        let bits = self.shared.detected.load(Ordering::Acquire);
+        let setter = gui.param_setter();
+        for (i, d) in self.params.detected.iter().enumerate() {
+            let on = i < n && bits & (1 << i) != 0;
+            if d.on.value() != on {
+                setter.begin_set_parameter(&d.on);
+                setter.set_parameter(&d.on, on);
+                setter.end_set_parameter(&d.on);
+            }
+        }
+    }
+
     fn header(&mut self, ui: &mut egui::Ui) {
         let slow = self.shared.slow();
         let host = self.shared.host_rate.load(Ordering::Relaxed);

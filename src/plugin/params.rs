@@ -29,6 +29,31 @@ pub enum Source {
     Sidechain,
 }
 
+/// Display names of the default (IRMAS) classes, for the "Detected: …" parameters.
+pub const DETECTED_NAMES: [&str; DETECTED_PARAMS] = [
+    "Cello",
+    "Clarinet",
+    "Flute",
+    "Acoustic guitar",
+    "Electric guitar",
+    "Organ",
+    "Piano",
+    "Saxophone",
+    "Trumpet",
+    "Violin",
+    "Voice",
+];
+/// Number of "Detected: …" parameters (the first classes of the model, in label order).
+pub const DETECTED_PARAMS: usize = 11;
+
+/// A read-only-style mirror of one detection, written by the editor while it is open so that
+/// hosts can record detections as automation (docs/plugin.md).
+#[derive(Params)]
+pub struct DetectedParam {
+    #[id = "detected"]
+    pub on: BoolParam,
+}
+
 #[derive(Params)]
 pub struct MeterParams {
     /// Editor size in logical pixels (width, height).
@@ -83,10 +108,22 @@ pub struct MeterParams {
     /// Note number of the first instrument's gate; instrument i uses first + i.
     #[id = "first_note"]
     pub first_note: IntParam,
+
+    /// "Detected: <instrument>" mirrors, IDs `detected_1` … `detected_11`.
+    #[nested(array)]
+    pub detected: [DetectedParam; DETECTED_PARAMS],
 }
 
 impl Default for MeterParams {
     fn default() -> Self {
+        Self::with_hop(0.25)
+    }
+}
+
+impl MeterParams {
+    /// The defaults with another default analysis hop (benchmarks and tests drive the worker
+    /// without a host to set parameters).
+    pub fn with_hop(hop_s: f32) -> Self {
         MeterParams {
             editor_size: Arc::new(RwLock::new(DEFAULT_EDITOR_SIZE)),
             model_path: Arc::new(RwLock::new(String::new())),
@@ -124,7 +161,7 @@ impl Default for MeterParams {
             .with_step_size(1.0),
             hop_s: FloatParam::new(
                 "Analysis hop",
-                0.25,
+                hop_s,
                 FloatRange::Linear {
                     min: 0.05,
                     max: 1.0,
@@ -144,11 +181,12 @@ impl Default for MeterParams {
             )
             .with_step_size(0.01),
             first_note: IntParam::new("First gate note", 36, IntRange::Linear { min: 0, max: 127 }),
+            detected: std::array::from_fn(|i| DetectedParam {
+                on: BoolParam::new(format!("Detected: {}", DETECTED_NAMES[i]), false),
+            }),
         }
     }
-}
 
-impl MeterParams {
     /// The user model path, if one is set.
     pub fn user_model_path(&self) -> Option<String> {
         let p = self.model_path.read().unwrap_or_else(|e| e.into_inner());

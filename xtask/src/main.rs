@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 /// The runtime the project ships (scripts/setup.sh puts it in .setup/onnxruntime/).
 const ORT_FILE: &str = "libonnxruntime.so.1.31.1";
 
-fn main() -> nih_plug_xtask::Result<()> {
+fn main() -> nice_plug_xtask::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bundle-ort") => return copy_onnxruntime(),
         Some("bundle") => {
-            nih_plug_xtask::main()?;
+            nice_plug_xtask::main()?;
             copy_onnxruntime()?;
         }
-        _ => nih_plug_xtask::main()?,
+        _ => nice_plug_xtask::main()?,
     }
     Ok(())
 }
@@ -30,7 +30,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Copies the ONNX Runtime library next to every plugin binary in `target/bundled/`.
-fn copy_onnxruntime() -> nih_plug_xtask::Result<()> {
+fn copy_onnxruntime() -> nice_plug_xtask::Result<()> {
     if !cfg!(target_os = "linux") {
         eprintln!("bundle-ort: only Linux bundles carry the runtime so far; skipped");
         return Ok(());
