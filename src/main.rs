@@ -89,8 +89,20 @@ fn load_model(args: &ModelArgs) -> Result<ModelRunner, ModelError> {
     }
 }
 
+/// When set, the process prints its peak resident memory to stderr at exit (used by `bench`).
+const PEAK_MEM_ENV: &str = "INSTRUMENT_METER_REPORT_PEAK_MEM";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let code = run(Cli::parse());
+    if std::env::var_os(PEAK_MEM_ENV).is_some() {
+        if let Some(k) = cli::bench::peak_rss_kib() {
+            eprintln!("peak_memory_kib={k}");
+        }
+    }
+    code
+}
+
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Analyze {
             files,
