@@ -24,8 +24,8 @@ pub struct BenchArgs {
     /// Seconds between windows.
     #[arg(long, value_name = "S", default_value_t = 0.5)]
     hop: f64,
-    /// Windows per inference call in the offline path.
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    /// Windows per inference call in the offline path (the CLI's default).
+    #[arg(long, value_name = "N", default_value_t = 4)]
     batch: usize,
     /// Repetitions of each whole-file measurement (the median is reported).
     #[arg(long, value_name = "N", default_value_t = 5)]
