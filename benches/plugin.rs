@@ -80,7 +80,7 @@ fn process_cost(music: &[f32]) {
                 std::thread::sleep(Duration::from_micros(500));
             }
         });
-        let mut feeder = Feeder::new(producer, shared.clone(), false);
+        let mut feeder = Feeder::new(producer, shared.clone(), None);
         let mut automation = Automation::default();
         let left: Vec<f32> = music.to_vec();
         let right: Vec<f32> = music.iter().map(|x| 0.5 * x).collect();
@@ -172,7 +172,7 @@ fn realtime(
         params,
     )
     .unwrap();
-    let mut feeder = Feeder::new(producer, shared.clone(), false);
+    let mut feeder = Feeder::new(producer, shared.clone(), None);
     let mut automation = Automation::default();
     let cpu0 = worker_cpu_seconds().unwrap_or(0.0);
     let start = Instant::now();

@@ -5,9 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use egui::{
-    Align, Align2, Color32, CornerRadius, FontId, Layout, Pos2, Rect, RichText, Sense, Stroke, Vec2,
-};
+use egui::{Align2, Color32, CornerRadius, FontId, Pos2, Rect, RichText, Sense, Stroke, Vec2};
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug::prelude::{Param, ParamSetter, ResizeHint};
@@ -54,6 +52,7 @@ pub fn create(params: Arc<MeterParams>, shared: Arc<Shared>) -> Option<Editor> {
             last_window_at: None,
             model_path,
             show_settings: true,
+            settings_h: 170.0,
         },
     )
 }
@@ -111,6 +110,8 @@ pub struct MeterApp {
     /// Model path being edited.
     model_path: String,
     show_settings: bool,
+    /// Height the settings took last frame (the meters get the rest).
+    settings_h: f32,
 }
 
 fn fmt_rate(hz: u32) -> String {
@@ -169,13 +170,14 @@ impl NiceEguiApp for MeterApp {
                 self.header(ui);
                 self.banner(ui);
                 ui.add_space(4.0);
-                let settings_h = if self.show_settings { 150.0 } else { 26.0 };
-                let meters_h = (ui.available_height() - settings_h).max(120.0);
+                let meters_h = (ui.available_height() - self.settings_h - 8.0).max(120.0);
                 let (rect, _) = ui
                     .allocate_exact_size(Vec2::new(ui.available_width(), meters_h), Sense::hover());
                 self.meters_and_timeline(ui, rect, dt, now);
                 ui.add_space(6.0);
+                let top = ui.cursor().top();
                 self.settings(ui);
+                self.settings_h = ui.cursor().top() - top;
             });
         ui.ctx().request_repaint();
     }
@@ -225,7 +227,7 @@ impl MeterApp {
             if host > 0 {
                 match &slow.status.info {
                     Some(info) => parts.push(format!(
-                        "host {} → model {}",
+                        "host {}, model {}",
                         fmt_rate(host),
                         fmt_rate(info.sample_rate)
                     )),
@@ -250,7 +252,7 @@ impl MeterApp {
                     t.push_str(&format!(" (ring overflow: {lost} samples)"));
                 }
                 ui.label(
-                    RichText::new(format!("⚠ {t} — inference is falling behind"))
+                    RichText::new(format!("{t}: inference is falling behind"))
                         .color(palette::WARN)
                         .size(12.5),
                 );
@@ -306,7 +308,8 @@ impl MeterApp {
         let name_w = 118.0;
         let meter_w = (inner.width() * 0.30).clamp(140.0, 300.0);
         let value_w = 40.0;
-        let tl_left = inner.left() + name_w + meter_w + value_w + 14.0;
+        let cc_w = 46.0;
+        let tl_left = inner.left() + name_w + meter_w + value_w + cc_w + 10.0;
         let tl_rect = Rect::from_min_max(
             Pos2::new(tl_left, inner.top()),
             Pos2::new(inner.right(), inner.top() + row_h * n as f32),
@@ -345,7 +348,7 @@ impl MeterApp {
                     palette::TRACK
                 },
             );
-            let name = info.label_names.get(i).cloned().unwrap_or_default();
+            let name = display_name(info.label_names.get(i).map_or("", |s| s.as_str())).to_string();
             painter.text(
                 Pos2::new(inner.left() + 16.0, y + row_h * 0.5),
                 Align2::LEFT_CENTER,
@@ -390,6 +393,18 @@ impl MeterApp {
                 FontId::monospace((row_h * 0.45).clamp(10.0, 13.0)),
                 if lit { palette::LIT_TEXT } else { palette::DIM },
             );
+            if self.params.midi_out.value() {
+                let cc = self.params.first_cc.value() + i as i32;
+                if cc <= 127 {
+                    painter.text(
+                        Pos2::new(m.right() + value_w + 8.0, y + row_h * 0.5),
+                        Align2::LEFT_CENTER,
+                        format!("CC{cc}"),
+                        FontId::proportional((row_h * 0.42).clamp(10.0, 12.0)),
+                        palette::DIM,
+                    );
+                }
+            }
         }
 
         // Timeline: the last 30 s, newest at the right, scrolling smoothly between windows.
@@ -460,7 +475,7 @@ impl MeterApp {
         painter.text(
             Pos2::new(inner.left() + name_w, axis_y + 2.0),
             Align2::LEFT_TOP,
-            "activation  │ threshold",
+            "activation, threshold (yellow)",
             FontId::proportional(11.0),
             palette::DIM,
         );
@@ -472,42 +487,56 @@ impl MeterApp {
             return;
         };
         let setter = gui.param_setter();
-        ui.horizontal(|ui| {
-            let label = if self.show_settings {
-                "▾ Settings"
-            } else {
-                "▸ Settings"
-            };
-            if ui
-                .selectable_label(self.show_settings, RichText::new(label).strong())
-                .clicked()
-            {
-                self.show_settings = !self.show_settings;
-            }
-        });
+        let label = if self.show_settings {
+            "Hide settings"
+        } else {
+            "Settings"
+        };
+        if ui
+            .selectable_label(self.show_settings, RichText::new(label).strong())
+            .clicked()
+        {
+            self.show_settings = !self.show_settings;
+        }
         if !self.show_settings {
             return;
         }
         let p = self.params.clone();
-        ui.columns(3, |cols| {
-            param_row(&mut cols[0], &p.sensitivity, &setter);
-            param_row(&mut cols[0], &p.attack_ms, &setter);
-            param_row(&mut cols[0], &p.release_ms, &setter);
-            param_row(&mut cols[0], &p.hop_s, &setter);
-            param_row(&mut cols[1], &p.midi_out, &setter);
-            param_row(&mut cols[1], &p.midi_channel, &setter);
-            param_row(&mut cols[1], &p.first_cc, &setter);
-            param_row(&mut cols[1], &p.source, &setter);
-            param_row(&mut cols[2], &p.gate_mode, &setter);
-            param_row(&mut cols[2], &p.hysteresis, &setter);
-            param_row(&mut cols[2], &p.first_note, &setter);
+        // Three groups side by side: analysis, MIDI, gates. Each cell: name, slider, value.
+        let cell_w = ((ui.available_width() - 24.0) / 3.0).max(160.0);
+        let slider_w = (cell_w - LABEL_W - VALUE_W - 12.0).max(50.0);
+        let columns: [&[&dyn SettingRow]; 3] = [
+            &[&p.sensitivity, &p.attack_ms, &p.release_ms, &p.hop_s],
+            &[&p.midi_out, &p.midi_channel, &p.first_cc, &p.source],
+            &[&p.gate_mode, &p.hysteresis, &p.first_note],
+        ];
+        ui.horizontal_top(|ui| {
+            for (c, rows) in columns.iter().enumerate() {
+                ui.vertical(|ui| {
+                    ui.set_width(cell_w);
+                    egui::Grid::new(("settings", c))
+                        .num_columns(3)
+                        .spacing([6.0, 5.0])
+                        .min_col_width(0.0)
+                        .show(ui, |ui| {
+                            for row in rows.iter() {
+                                row.show(ui, &setter, slider_w);
+                                ui.end_row();
+                            }
+                        });
+                });
+                if c < 2 {
+                    ui.add_space(8.0);
+                }
+            }
         });
+        ui.add_space(2.0);
         ui.horizontal(|ui| {
-            ui.label(RichText::new("Model").color(palette::DIM));
-            let w = (ui.available_width() - 150.0).max(120.0);
+            row_label(ui, "Model");
+            let w = (ui.available_width() - 130.0).max(120.0);
             ui.add(
                 egui::TextEdit::singleline(&mut self.model_path)
-                    .hint_text("embedded default model (or a .onnx path)")
+                    .hint_text("empty: embedded default model; or the path of a .onnx file")
                     .desired_width(w),
             );
             if ui.button("Load").clicked() {
@@ -530,17 +559,69 @@ impl MeterApp {
     }
 }
 
-fn param_row<P: Param>(ui: &mut egui::Ui, param: &P, setter: &ParamSetter) {
-    ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
-        ui.add_sized(
-            Vec2::new(92.0, 18.0),
-            egui::Label::new(RichText::new(param.name()).color(palette::DIM).size(12.5)).truncate(),
-        );
-        ui.add(
-            ParamSlider::for_param(param, setter)
-                .with_width((ui.available_width() - 4.0).max(60.0)),
-        );
+const LABEL_W: f32 = 96.0;
+const VALUE_W: f32 = 64.0;
+
+/// One settings row: name, control, value.
+trait SettingRow {
+    fn show(&self, ui: &mut egui::Ui, setter: &ParamSetter, slider_w: f32);
+}
+
+fn row_label(ui: &mut egui::Ui, name: &str) {
+    ui.allocate_ui(Vec2::new(LABEL_W, 18.0), |ui| {
+        ui.set_min_width(LABEL_W);
+        ui.add(egui::Label::new(RichText::new(name).color(palette::DIM).size(12.5)).truncate());
     });
+}
+
+macro_rules! slider_row {
+    ($($t:ty),*) => {$(
+        impl SettingRow for $t {
+            fn show(&self, ui: &mut egui::Ui, setter: &ParamSetter, slider_w: f32) {
+                row_label(ui, self.name());
+                ui.add(ParamSlider::for_param(self, setter).without_value().with_width(slider_w));
+                ui.add(egui::Label::new(RichText::new(self.to_string()).size(12.5)).truncate());
+            }
+        }
+    )*};
+}
+slider_row!(
+    nice_plug::prelude::FloatParam,
+    nice_plug::prelude::IntParam,
+    nice_plug::prelude::EnumParam<super::params::GateMode>,
+    nice_plug::prelude::EnumParam<super::params::Source>
+);
+
+impl SettingRow for nice_plug::prelude::BoolParam {
+    fn show(&self, ui: &mut egui::Ui, setter: &ParamSetter, _slider_w: f32) {
+        row_label(ui, self.name());
+        let mut v = self.value();
+        let text = if v { "on" } else { "off" };
+        if ui.checkbox(&mut v, text).changed() {
+            setter.begin_set_parameter(self);
+            setter.set_parameter(self, v);
+            setter.end_set_parameter(self);
+        }
+        ui.label("");
+    }
+}
+
+/// Display names for the IRMAS class codes, for models that carry codes only.
+fn display_name(code_or_name: &str) -> &str {
+    match code_or_name {
+        "cel" => "Cello",
+        "cla" => "Clarinet",
+        "flu" => "Flute",
+        "gac" => "Acoustic guitar",
+        "gel" => "Electric guitar",
+        "org" => "Organ",
+        "pia" => "Piano",
+        "sax" => "Saxophone",
+        "tru" => "Trumpet",
+        "vio" => "Violin",
+        "voi" => "Voice",
+        other => other,
+    }
 }
 
 #[allow(dead_code)]

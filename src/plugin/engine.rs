@@ -13,29 +13,36 @@ use super::shared::{Shared, MAX_CLASSES};
 pub struct Feeder {
     producer: Producer<f32>,
     shared: Arc<Shared>,
-    /// Host is bouncing offline: wait for the worker instead of dropping audio.
-    offline: bool,
+    /// Host is bouncing offline: the worker analyses every block before process() returns, so
+    /// the automation lands where a real-time run would put it, minus the compute time.
+    offline: Option<std::thread::Thread>,
+    /// Samples queued since activation.
+    pushed: u64,
 }
 
 impl Feeder {
-    pub fn new(producer: Producer<f32>, shared: Arc<Shared>, offline: bool) -> Feeder {
+    /// `offline`: the worker's thread when the host renders offline (see [`Feeder::push`]).
+    pub fn new(
+        producer: Producer<f32>,
+        shared: Arc<Shared>,
+        offline: Option<std::thread::Thread>,
+    ) -> Feeder {
         Feeder {
             producer,
             shared,
             offline,
+            pushed: 0,
         }
     }
 
     /// Queues the mean of `planes` (non-finite samples become 0). If the ring is full the block is
-    /// dropped and counted, except in offline mode, where it waits (up to 2 s) for the worker.
+    /// dropped and counted. Real time: nothing else, never waits. Offline (bounce): wakes the worker
+    /// and waits (up to 2 s) until it has analysed and published this block.
     #[inline]
     pub fn push<S: AsRef<[f32]>>(&mut self, planes: &[S]) {
         let frames = planes.iter().map(|p| p.as_ref().len()).min().unwrap_or(0);
         if frames == 0 {
             return;
-        }
-        if self.offline && self.producer.slots() < frames {
-            self.wait_for_space(frames);
         }
         let Ok(mut chunk) = self.producer.write_chunk_uninit(frames) else {
             self.shared
@@ -58,17 +65,25 @@ impl Feeder {
         }
         // SAFETY: every slot of both slices was written above.
         unsafe { chunk.commit_all() };
+        self.pushed += frames as u64;
+        if self.offline.is_some() {
+            self.wait_for_worker();
+        }
     }
 
     #[cold]
-    fn wait_for_space(&mut self, frames: usize) {
+    fn wait_for_worker(&mut self) {
         // Offline rendering only: the host is not real time, waiting is what a bounce wants.
+        let Some(worker) = &self.offline else {
+            return;
+        };
+        worker.unpark();
         let start = std::time::Instant::now();
-        while self.producer.slots() < frames
+        while self.shared.analysed_samples.load(Ordering::Acquire) < self.pushed
             && self.shared.running.load(Ordering::Acquire)
             && start.elapsed() < std::time::Duration::from_secs(2)
         {
-            std::thread::sleep(std::time::Duration::from_micros(200));
+            std::thread::yield_now();
         }
     }
 
@@ -340,7 +355,7 @@ mod tests {
     fn feeder_downmixes_and_counts_overflow() {
         let sh = Arc::new(Shared::default());
         let (p, mut c) = rtrb::RingBuffer::new(4);
-        let mut f = Feeder::new(p, sh.clone(), false);
+        let mut f = Feeder::new(p, sh.clone(), None);
         f.push(&[[1.0f32, f32::NAN, 0.5], [0.0, 0.0, 0.5]]);
         assert_eq!(c.pop(), Ok(0.5));
         assert_eq!(c.pop(), Ok(0.0));

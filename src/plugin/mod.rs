@@ -176,8 +176,9 @@ impl Plugin for InstrumentMeter {
             self.params.clone(),
         ) {
             Ok(w) => {
+                let wake = if offline { w.thread() } else { None };
                 self.worker = Some(w);
-                self.feeder = Some(Feeder::new(producer, self.shared.clone(), offline));
+                self.feeder = Some(Feeder::new(producer, self.shared.clone(), wake));
             }
             Err(e) => {
                 // Audio still passes through; the panel says why nothing is analysed.

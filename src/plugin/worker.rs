@@ -122,6 +122,11 @@ impl Worker {
         })
     }
 
+    /// The worker's thread (the offline feeder wakes it after each block).
+    pub fn thread(&self) -> Option<std::thread::Thread> {
+        self.handle.as_ref().map(|h| h.thread().clone())
+    }
+
     /// Stops and joins the thread; returns the model for reuse.
     pub fn join(mut self) -> Option<(ModelRunner, Option<String>)> {
         self.stop_and_join()
@@ -129,6 +134,9 @@ impl Worker {
 
     fn stop_and_join(&mut self) -> Option<(ModelRunner, Option<String>)> {
         self.stop.store(true, Ordering::Release);
+        if let Some(h) = &self.handle {
+            h.thread().unpark();
+        }
         self.handle.take().and_then(|h| h.join().ok().flatten())
     }
 }
@@ -253,7 +261,8 @@ impl WorkerState {
             }
             let worked = self.pass();
             if !worked {
-                std::thread::sleep(POLL);
+                // The offline feeder unparks us after each block; real time just polls.
+                std::thread::park_timeout(POLL);
             }
         }
         self.shared.running.store(false, Ordering::Release);
@@ -291,6 +300,9 @@ impl WorkerState {
                 if let Ok(c) = self.consumer.read_chunk(n) {
                     c.commit_all();
                 }
+                self.shared
+                    .analysed_samples
+                    .fetch_add(n as u64, Ordering::Release);
                 return true;
             }
             return false;
@@ -357,20 +369,24 @@ impl WorkerState {
             model.front.push_mono(a, &mut sink);
             model.front.push_mono(b, &mut sink);
             chunk.commit_all();
-            self.shared
-                .analysed_samples
-                .fetch_add(take as u64, Ordering::Relaxed);
+            // Counted once the chunk's window (if any) is published: the offline feeder waits on it.
+            let done = |sh: &Shared| {
+                sh.analysed_samples
+                    .fetch_add(take as u64, Ordering::Release)
+            };
             if extra > 0 {
                 self.shared
                     .windows_dropped
                     .fetch_add(extra, Ordering::Relaxed);
             }
             let Some((silent, end_s)) = got else {
+                done(&self.shared);
                 continue;
             };
             // Behind real time: a newer window is already waiting in the ring, skip this one.
             if !self.offline && self.consumer.slots() >= hop_in {
                 self.shared.windows_dropped.fetch_add(1, Ordering::Relaxed);
+                done(&self.shared);
                 continue;
             }
             if silent {
@@ -383,6 +399,7 @@ impl WorkerState {
                     self.shared.running.store(false, Ordering::Release);
                     self.model = None;
                     self.shared.classes.store(0, Ordering::Release);
+                    done(&self.shared);
                     return true;
                 }
                 let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
@@ -406,6 +423,7 @@ impl WorkerState {
                 (attack, release, hyst),
                 end_s,
             );
+            done(&self.shared);
         }
         worked
     }
