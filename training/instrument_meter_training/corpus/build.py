@@ -132,7 +132,10 @@ def make_excerpt(task) -> dict | None:
         notes, ccs, bends, pinfo = perform.performance(
             win, t, rng, cls, spq, lo, hi, strum=cls in ("gac", "gel")
         )
-        y = _render_source(kind, src, notes, ccs, bends, EXCERPT_S + 1.0, rng, cls)
+        try:
+            y = _render_source(kind, src, notes, ccs, bends, EXCERPT_S + 1.0, rng, cls)
+        except voice.VoiceError:
+            continue
         act = augment.active_fraction(y[:n])
         if act < MIN_ACTIVE_TRAIN:
             continue
@@ -240,7 +243,12 @@ def make_test_clip(index: int) -> dict | None:
                 notes, ccs, bends, pinfo = perform.performance(
                     win, t, rng, cls, spq, lo, hi, strum=cls in ("gac", "gel")
                 )
-                y = _render_source(kind, src, notes, ccs, bends, duration + 1.0, rng, cls).astype(np.float64)
+                try:
+                    y = _render_source(kind, src, notes, ccs, bends, duration + 1.0, rng, cls).astype(
+                        np.float64
+                    )
+                except voice.VoiceError:
+                    t, pinfo, y = g, {"error": "mbrola failed"}, np.zeros(n + SAMPLE_RATE)
             else:
                 t, pinfo, y = g, {}, np.zeros(n + SAMPLE_RATE)
             rendered.append(y)

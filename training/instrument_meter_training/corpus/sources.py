@@ -174,7 +174,7 @@ _MBROLA_LICENSE = "MBROLA database licence: free for non-commercial, non-militar
 VOICES: dict[str, SingingVoice] = {
     v.key: v
     for v in (
-        SingingVoice("mbrola-us1", "mbrola", "us1", "female", (55, 79), "mbrola-us1", _MBROLA_LICENSE, "us"),
+        SingingVoice("mbrola-us1", "mbrola", "us1", "female", (55, 76), "mbrola-us1", _MBROLA_LICENSE, "us"),
         SingingVoice("mbrola-us2", "mbrola", "us2", "male", (43, 67), "mbrola-us2", _MBROLA_LICENSE, "us"),
         SingingVoice("mbrola-us3", "mbrola", "us3", "male", (43, 67), "mbrola-us3", _MBROLA_LICENSE, "us"),
         SingingVoice("mbrola-en1", "mbrola", "en1", "male", (43, 67), "mbrola-en1", _MBROLA_LICENSE, "en"),

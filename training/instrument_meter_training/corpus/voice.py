@@ -27,6 +27,10 @@ PHONEMES = {
 }
 
 
+class VoiceError(RuntimeError):
+    """MBROLA refused a phrase (it can "PANIC" on some high-pitch diphone joins): the item retries."""
+
+
 def midi_hz(m: float) -> float:
     return 440.0 * 2 ** ((m - 69) / 12)
 
@@ -77,7 +81,9 @@ def sing(voice_key: str, notes, duration: float, rng: np.random.Generator) -> np
         wav = os.path.join(d, "out.wav")
         with open(pho, "w") as f:
             f.write(pho_text(notes, rng, v.phonemes, lead))
-        subprocess.run(["mbrola", "-e", v.path(), pho, wav], check=True, capture_output=True)
+        r = subprocess.run(["mbrola", "-e", v.path(), pho, wav], capture_output=True)
+        if r.returncode != 0 or not os.path.exists(wav):
+            raise VoiceError(f"mbrola {v.database} exit {r.returncode}: {r.stderr[-200:]!r}")
         x, sr = sf.read(wav, dtype="float32")
     if x.ndim > 1:
         x = x.mean(axis=1)
