@@ -217,6 +217,7 @@ struct RunResult {
 
 /// Feeds stereo audio (left = music, right = music × 0.5 with a sign flip) block by block.
 /// `pace` > 0 sleeps to run at `pace` × real time. `param_events` are sent with the first block.
+#[allow(clippy::too_many_arguments)] // a test helper: every argument is one knob of the run
 fn run_audio(
     instance: &mut PluginInstance<TestHost>,
     rate: u32,

@@ -115,7 +115,7 @@ pub struct MeterApp {
 }
 
 fn fmt_rate(hz: u32) -> String {
-    if hz % 1000 == 0 {
+    if hz.is_multiple_of(1000) {
         format!("{} kHz", hz / 1000)
     } else {
         format!("{:.2} kHz", hz as f64 / 1000.0)

@@ -25,8 +25,7 @@ use nice_plug::prelude::*;
 use self::engine::{Automation, AutomationSettings, Feeder, MidiOut};
 use self::params::{GateMode, MeterParams, Source};
 use self::shared::Shared;
-use self::worker::{load_model, resolve_model_path, Worker};
-use crate::model::ModelRunner;
+use self::worker::{load_model, resolve_model_path, LoadedModel, Worker};
 
 /// Seconds of host audio the ring holds before the audio thread starts dropping blocks.
 const RING_SECONDS: f64 = 4.0;
@@ -39,7 +38,7 @@ pub struct InstrumentMeter {
     worker: Option<Worker>,
     automation: Automation,
     /// The model of the previous activation, reused when the path did not change.
-    model_cache: Option<(ModelRunner, Option<String>)>,
+    model_cache: Option<LoadedModel>,
 }
 
 impl Default for InstrumentMeter {
@@ -71,7 +70,7 @@ impl InstrumentMeter {
     }
 
     /// The model for this activation: the cached one when the path is unchanged, else a new load.
-    fn take_model(&mut self) -> Result<(ModelRunner, Option<String>), String> {
+    fn take_model(&mut self) -> Result<LoadedModel, String> {
         let path = resolve_model_path(self.params.user_model_path());
         if let Some((runner, cached_path)) = self.model_cache.take() {
             if cached_path == path {

@@ -87,17 +87,20 @@ pub fn detect_with_hysteresis(was_on: bool, act: f32, thr: f32, hyst: f32) -> bo
     }
 }
 
+/// A loaded model and the path it came from (None: the embedded default).
+pub type LoadedModel = (ModelRunner, Option<String>);
+
 /// A running worker thread; joining returns the model so the next activation reuses it.
 pub struct Worker {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Option<(ModelRunner, Option<String>)>>>,
+    handle: Option<JoinHandle<Option<LoadedModel>>>,
 }
 
 impl Worker {
     /// Starts the worker. `model` is the loaded model with the path it came from (None: embedded).
     pub fn spawn(
         consumer: Consumer<f32>,
-        model: Option<(ModelRunner, Option<String>)>,
+        model: Option<LoadedModel>,
         host_rate: u32,
         offline: bool,
         shared: Arc<Shared>,
@@ -128,11 +131,11 @@ impl Worker {
     }
 
     /// Stops and joins the thread; returns the model for reuse.
-    pub fn join(mut self) -> Option<(ModelRunner, Option<String>)> {
+    pub fn join(mut self) -> Option<LoadedModel> {
         self.stop_and_join()
     }
 
-    fn stop_and_join(&mut self) -> Option<(ModelRunner, Option<String>)> {
+    fn stop_and_join(&mut self) -> Option<LoadedModel> {
         self.stop.store(true, Ordering::Release);
         if let Some(h) = &self.handle {
             h.thread().unpark();
@@ -173,7 +176,7 @@ struct WorkerState {
 impl WorkerState {
     fn new(
         consumer: Consumer<f32>,
-        model: Option<(ModelRunner, Option<String>)>,
+        model: Option<LoadedModel>,
         host_rate: u32,
         offline: bool,
         shared: Arc<Shared>,
@@ -254,7 +257,7 @@ impl WorkerState {
         Ok(())
     }
 
-    fn run(mut self) -> Option<(ModelRunner, Option<String>)> {
+    fn run(mut self) -> Option<LoadedModel> {
         while !self.stop.load(Ordering::Acquire) {
             if self.shared.reload_requested.swap(false, Ordering::AcqRel) {
                 self.reload();
