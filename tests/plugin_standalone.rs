@@ -19,7 +19,10 @@ fn standalone_starts_with_dummy_backend_and_exits_cleanly() {
         .expect("start the standalone app");
     // Let it activate the plugin (model, worker thread) and run the dummy backend for a while.
     std::thread::sleep(Duration::from_secs(3));
-    assert!(child.try_wait().unwrap().is_none(), "the standalone app exited on its own");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the standalone app exited on its own"
+    );
     // SAFETY: plain kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let start = Instant::now();
@@ -35,7 +38,12 @@ fn standalone_starts_with_dummy_backend_and_exits_cleanly() {
     };
     let mut log = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     assert!(status.success(), "exit status {status:?}; log:\n{log}");
     assert!(!log.contains("panicked"), "{log}");
 }
