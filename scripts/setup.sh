@@ -10,8 +10,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 ORT_VERSION=1.31.1
-APT_PACKAGES=(fluidsynth libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont
-  csound-soundfont festival festvox-kallpc16k festvox-us-slt-hts sox libsndfile1 xvfb xauth
+# SoundFonts, FluidSynth and the MBROLA voices (contrib/non-free) for the corpus; Xvfb for the
+# plugin editor tests; ALSA/JACK headers for the standalone app.
+APT_PACKAGES=(fluidsynth libfluidsynth3 fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont
+  timgm6mb-soundfont csound-soundfont mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
+  festival festvox-kallpc16k festvox-us-slt-hts sox libsndfile1 xvfb xauth
   libasound2-dev libjack-jackd2-dev pkg-config)
 
 do_apt=1 do_python=1 do_ort=1
@@ -26,6 +29,20 @@ done
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+# The MBROLA voices live in Debian's contrib and non-free components.
+enable_contrib_nonfree() {
+  local list=/etc/apt/sources.list.d/debian-contrib-nonfree.sources codename
+  [[ -f $list ]] && return 0
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+  cat >"$list" <<SRC
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $codename $codename-updates
+Components: contrib non-free
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+}
+
 if [[ $do_apt == 1 ]]; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
@@ -34,6 +51,7 @@ if [[ $do_apt == 1 ]]; then
   if ((${#missing[@]})); then
     if [[ $(id -u) == 0 ]]; then
       log "installing Debian packages: ${missing[*]}"
+      enable_contrib_nonfree
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else

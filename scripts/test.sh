@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine with only Rust and Python: set-up, then the Rust tests
-# (which use the real ONNX Runtime) and the Python training/corpus tests.
+# (real ONNX Runtime; the plugin in a headless CLAP host with the allocation guard and, under Xvfb,
+# its editor; the bundled .clap and .vst3 in real hosts) and the Python training/corpus tests.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 scripts/setup.sh
 
-echo "== cargo build --release (binary used by the Python end-to-end tests)"
+step() { printf '\n== %s\n' "$*"; }
+
+step "cargo build --release (the CLI the Python end-to-end tests run)"
 cargo build --release --locked
-echo "== cargo test --release"
+step "cargo test --release (core, CLI, model contract, plugin in-process)"
 cargo test --release --locked
-echo "== pytest"
+# One extra feature set for both: the allocation guard aborts on any allocation in process().
+step "plugin under the allocation guard, editor under Xvfb (clack-host)"
+xvfb-run -a cargo test --release --locked --features assert_process_allocs,standalone --test plugin_clap_host
+step "standalone app with the dummy backend"
+cargo test --release --locked --features assert_process_allocs,standalone --test plugin_standalone
+step "bundles: CLAP and VST3 with the ONNX Runtime library inside"
+cargo xtask bundle instrument-meter --release
+step "the bundled .clap in the CLAP host"
+INSTRUMENT_METER_CLAP="$root/target/bundled/Instrument Meter.clap" \
+  cargo test --release --locked --test plugin_clap_host
+step "the bundled .vst3 in pedalboard (JUCE's VST3 host)"
+.venv/bin/python tests/vst3_pedalboard.py
+step "pytest"
 .venv/bin/python -m pytest training/tests -q
