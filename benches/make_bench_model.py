@@ -7,6 +7,7 @@ It follows docs/model-contract.md but must never be used as a default model.
 
     .venv/bin/python benches/make_bench_model.py target/bench_rfcn.onnx
 """
+
 import json
 import sys
 
@@ -29,9 +30,15 @@ def main(path):
     def conv(x, cin, cout, k, stride=1, pad=0, length=None):
         nonlocal macs
         w, b, y = name("w"), name("b"), name("conv")
-        inits.append(numpy_helper.from_array((rng.standard_normal((cout, cin, k)) * np.sqrt(2 / (cin * k))).astype(np.float32), w))
+        inits.append(
+            numpy_helper.from_array(
+                (rng.standard_normal((cout, cin, k)) * np.sqrt(2 / (cin * k))).astype(np.float32), w
+            )
+        )
         inits.append(numpy_helper.from_array(np.zeros(cout, np.float32), b))
-        nodes.append(helper.make_node("Conv", [x, w, b], [y], strides=[stride], pads=[pad, pad], kernel_shape=[k]))
+        nodes.append(
+            helper.make_node("Conv", [x, w, b], [y], strides=[stride], pads=[pad, pad], kernel_shape=[k])
+        )
         macs += cout * cin * k * (length // stride)
         return y
 
@@ -60,16 +67,26 @@ def main(path):
     nodes.append(helper.make_node("Flatten", [g], [f], axis=1))
     nodes.append(helper.make_node("Sigmoid", [f], ["probs"]))
     graph = helper.make_graph(
-        nodes, "bench_rfcn",
+        nodes,
+        "bench_rfcn",
         [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", 1, "samples"])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", len(LABELS)])], inits)
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", len(LABELS)])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     params = sum(int(np.prod(i.dims)) for i in inits)
-    meta = {"contract_version": "1", "labels": json.dumps(LABELS), "sample_rate": "22050",
-            "window_samples": "22050", "normalization": "rms", "model_name": "bench-rfcn-random",
-            "model_version": "0", "architecture": f"rfcn-like, {params} params, {macs / 1e6:.0f} M MACs, random weights",
-            "training_data": "none (random weights, benchmark only)"}
+    meta = {
+        "contract_version": "1",
+        "labels": json.dumps(LABELS),
+        "sample_rate": "22050",
+        "window_samples": "22050",
+        "normalization": "rms",
+        "model_name": "bench-rfcn-random",
+        "model_version": "0",
+        "architecture": f"rfcn-like, {params} params, {macs / 1e6:.0f} M MACs, random weights",
+        "training_data": "none (random weights, benchmark only)",
+    }
     for k, v in meta.items():
         e = model.metadata_props.add()
         e.key, e.value = k, v

@@ -4,6 +4,7 @@ soundfile decode, downmix, resample (soxr if installed, else scipy's polyphase),
 onnxruntime call per window (1 intra-op thread). Prints JSON: {"seconds": median wall time,
 "cpu_seconds": median CPU time of the calling thread, "windows": n, "method": ...}.
 Model loading and imports are not timed (the Rust number excludes model loading too)."""
+
 import argparse
 import json
 import math
@@ -41,7 +42,7 @@ def analyse(path, sess, sr, win, norm, hop_s, floor):
     while int(np.floor(k * hop + 0.5)) + win <= len(x):
         s = int(np.floor(k * hop + 0.5))
         k += 1
-        w = x[s:s + win]
+        w = x[s : s + win]
         rms = float(np.sqrt(np.mean(w.astype(np.float64) ** 2)))
         if rms < floor:
             continue
@@ -70,8 +71,16 @@ def main():
         n = len(analyse(a.audio, sess, sr, win, norm, a.hop, 1e-3))
         times.append(time.perf_counter() - t)
         cpu.append(time.thread_time() - c)
-    print(json.dumps({"seconds": sorted(times)[len(times) // 2], "cpu_seconds": sorted(cpu)[len(cpu) // 2],
-                      "windows": n, "method": METHOD}))
+    print(
+        json.dumps(
+            {
+                "seconds": sorted(times)[len(times) // 2],
+                "cpu_seconds": sorted(cpu)[len(cpu) // 2],
+                "windows": n,
+                "method": METHOD,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

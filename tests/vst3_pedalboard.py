@@ -9,6 +9,7 @@ INSTRUMENT_METER_MODEL if set, else assets/model.onnx, else the random-weight te
 plugin also runs with no model at all: audio passes through either way).
 Exit status 0 on success; prints one line per check.
 """
+
 import os
 import sys
 
@@ -18,7 +19,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
-    bundle = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "bundled", "Instrument Meter.vst3")
+    bundle = (
+        sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "bundled", "Instrument Meter.vst3")
+    )
     if not os.path.isdir(bundle):
         sys.exit(f"no VST3 bundle at {bundle}; run `cargo xtask bundle instrument-meter --release` first")
     if "INSTRUMENT_METER_MODEL" not in os.environ:
@@ -32,11 +35,25 @@ def main():
     plugin = pedalboard.load_plugin(bundle)
     print(f"loaded {plugin.name!r} ({bundle}) with pedalboard {pedalboard.__version__}")
     params = set(plugin.parameters.keys())
-    for expected in ("sensitivity", "attack_ms", "release_ms", "analysis_hop_s", "analyse", "midi_out", "midi_channel", "first_cc", "note_gates", "hysteresis", "detected_cello"):
+    for expected in (
+        "sensitivity",
+        "attack_ms",
+        "release_ms",
+        "analysis_hop_s",
+        "analyse",
+        "midi_out",
+        "midi_channel",
+        "first_cc",
+        "note_gates",
+        "hysteresis",
+        "detected_cello",
+    ):
         assert expected in params, f"parameter {expected} missing: {sorted(params)}"
     print(f"parameters: {sorted(params)}")
 
-    mono, rate = sf.read(os.path.join(ROOT, "tests", "fixtures", "audio", "plugin_cello.flac"), dtype="float32")
+    mono, rate = sf.read(
+        os.path.join(ROOT, "tests", "fixtures", "audio", "plugin_cello.flac"), dtype="float32"
+    )
     stereo = np.stack([mono, -0.5 * mono]).astype(np.float32)
     for sr in (44100, 48000):
         for block in (64, 512, 4096):
