@@ -218,70 +218,74 @@ impl ModelRunner {
         let mut done = 0;
         while done < n {
             let b = (n - done).min(self.max_batch);
-            let input =
-                TensorRef::from_array_view(([b, 1, ws], &windows[done * ws..(done + b) * ws]))
-                    .map_err(|e| ModelError::Inference(e.to_string()))?;
-            let outputs = self
-                .session
-                .run(ort::inputs![INPUT_NAME => input])
-                .map_err(|e| ModelError::Inference(e.to_string()))?;
-            let (shape, probs) = outputs[OUTPUT_NAME]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| ModelError::Inference(e.to_string()))?;
-            if shape.len() != 2 || shape[0] as usize != b || shape[1] as usize != classes {
-                return Err(ModelError::OutputWidth {
-                    found: shape.get(1).copied().unwrap_or(0).max(0) as usize,
-                    labels: classes,
-                });
-            }
-            for (o, &p) in out[done * classes..(done + b) * classes]
-                .iter_mut()
-                .zip(probs)
-            {
-                *o = if p.is_finite() {
-                    p.clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
-            }
+            let dest = &mut out[done * classes..(done + b) * classes];
+            self.infer(&windows[done * ws..(done + b) * ws], b, |shape, probs| {
+                if shape.len() != 2 || shape[0] as usize != b || shape[1] as usize != classes {
+                    return Err(ModelError::OutputWidth {
+                        found: shape.get(1).copied().unwrap_or(0).max(0) as usize,
+                        labels: classes,
+                    });
+                }
+                for (o, &p) in dest.iter_mut().zip(probs) {
+                    *o = if p.is_finite() {
+                        p.clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                }
+                Ok(())
+            })?;
             done += b;
         }
         Ok(())
     }
 
-    /// Runs one zero window to check the real output width and range (dynamic dimensions are
-    /// only known after a run).
-    fn probe(&mut self) -> Result<(), ModelError> {
-        let ws = self.info.window_samples;
-        let classes = self.info.num_classes();
-        let zeros = vec![0.0f32; ws];
-        let input = TensorRef::from_array_view(([1usize, 1, ws], zeros.as_slice()))
-            .map_err(|e| ModelError::Inference(e.to_string()))?;
+    /// Runs the graph on `b` windows laid back to back and hands the output's shape and values
+    /// to `check` (the output borrows the session, so it cannot be returned).
+    fn infer<R>(
+        &mut self,
+        windows: &[f32],
+        b: usize,
+        check: impl FnOnce(&[i64], &[f32]) -> Result<R, ModelError>,
+    ) -> Result<R, ModelError> {
+        let inference = |e: ort::Error| ModelError::Inference(e.to_string());
+        let input = TensorRef::from_array_view(([b, 1, self.info.window_samples], windows))
+            .map_err(inference)?;
         let outputs = self
             .session
             .run(ort::inputs![INPUT_NAME => input])
-            .map_err(|e| ModelError::Inference(e.to_string()))?;
+            .map_err(inference)?;
         let (shape, probs) = outputs[OUTPUT_NAME]
             .try_extract_tensor::<f32>()
-            .map_err(|e| ModelError::Inference(e.to_string()))?;
-        if shape.len() != 2 || shape[0] != 1 {
-            return Err(ModelError::OutputShape {
-                found: shape.to_vec(),
-            });
-        }
-        if shape[1] as usize != classes {
-            return Err(ModelError::OutputWidth {
-                found: shape[1].max(0) as usize,
-                labels: classes,
-            });
-        }
-        if let Some(&bad) = probs
-            .iter()
-            .find(|p| !(p.is_finite() && (0.0..=1.0).contains(*p)))
-        {
-            return Err(ModelError::NotProbabilities { value: bad });
-        }
-        Ok(())
+            .map_err(inference)?;
+        check(shape, probs)
+    }
+
+    /// Runs one zero window to check the real output width and range (dynamic dimensions are
+    /// only known after a run).
+    fn probe(&mut self) -> Result<(), ModelError> {
+        let classes = self.info.num_classes();
+        let zeros = vec![0.0f32; self.info.window_samples];
+        self.infer(&zeros, 1, |shape, probs| {
+            if shape.len() != 2 || shape[0] != 1 {
+                return Err(ModelError::OutputShape {
+                    found: shape.to_vec(),
+                });
+            }
+            if shape[1] as usize != classes {
+                return Err(ModelError::OutputWidth {
+                    found: shape[1].max(0) as usize,
+                    labels: classes,
+                });
+            }
+            if let Some(&bad) = probs
+                .iter()
+                .find(|p| !(p.is_finite() && (0.0..=1.0).contains(*p)))
+            {
+                return Err(ModelError::NotProbabilities { value: bad });
+            }
+            Ok(())
+        })
     }
 }
 
