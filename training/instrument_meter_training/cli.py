@@ -63,6 +63,18 @@ def _add_train(sub) -> None:
     p.add_argument("--cache-dir", default=None, help="decoded-audio cache ('' disables; default cache/audio)")
     p.add_argument("--max-excerpts", type=int, default=None, help="subsample the training set")
     p.add_argument("--training-data", default="", help="description written into the model metadata")
+    p.add_argument(
+        "--batch-augment",
+        choices=("auto", "on", "off"),
+        default=d.batch_augment,
+        help="draw crops/mixtures/augmentations as whole batches on the device (auto: on CUDA)",
+    )
+    p.add_argument(
+        "--time-budget-min",
+        type=float,
+        default=None,
+        help="per fold: stop before an epoch would end past this many minutes",
+    )
 
 
 def _run_train(args) -> int:
@@ -72,7 +84,7 @@ def _run_train(args) -> int:
 
     if args.resume:
         cfg = load_config(args.out)
-        for k in ("device", "threads", "workers"):
+        for k in ("device", "threads", "workers", "batch_augment", "time_budget_min"):
             setattr(cfg, k, getattr(args, k))
         if args.fold_index is not None:
             cfg.fold_index = args.fold_index
@@ -92,7 +104,8 @@ def _run_train(args) -> int:
             lr_factor=args.lr_factor, crop=args.crop, crops_per_excerpt=args.crops_per_excerpt, augment=aug,
             val_mix_fraction=args.val_mix_fraction, seed=args.seed, device=args.device, threads=args.threads,
             workers=args.workers, cache_dir=args.cache_dir, max_excerpts=args.max_excerpts,
-            training_data=args.training_data,
+            training_data=args.training_data, batch_augment=args.batch_augment,
+            time_budget_min=args.time_budget_min,
         )  # fmt: skip
     res = train(cfg, args.out, resume=args.resume)
     for r in res["folds"]:
@@ -113,6 +126,14 @@ def main(argv=None) -> int:
         corpus_cli.add_arguments(pc)
 
     _add_train(sub)
+
+    p = sub.add_parser(
+        "revalidate", help="recompute a run's validation metrics and thresholds on other audio"
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--data", required=True, help="corpus root whose val/ replaces the one the run saw")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--cache-dir", default=None)
 
     p = sub.add_parser("evaluate", help="evaluate a run's fold models on a test folder")
     p.add_argument("run_dir")
@@ -188,6 +209,13 @@ def main(argv=None) -> int:
         print(
             f"wrote {r['path']} (parity max abs diff {r['max_abs_diff']:.2e} on {r['parity_windows']} windows)"
         )
+        return 0
+    if args.cmd == "revalidate":
+        from .train import revalidate
+
+        for r in revalidate(args.run_dir, args.data, args.device, args.cache_dir):
+            print(f"fold {r['fold']}: val LRAP {r['device_val']['val_lrap']:.3f} -> {r['val_lrap']:.3f}, "
+                  f"F1-macro {r['device_val']['val_f1_macro']:.3f} -> {r['val_f1_macro']:.3f}")  # fmt: skip
         return 0
     if args.cmd == "table":
         from .evaluate import table

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from . import LABEL_NAMES, LABELS, SAMPLE_RATE, WINDOW_SAMPLES
+from .batch_augment import DeviceBatches
 from .data import default_cache_dir, load_many, resolve_data_root, scan_training, stratified_group_kfold
 from .dataset import AugmentConfig, TrainSet, ValSet
 from .metrics import f1_scores, lrap, per_class_thresholds
@@ -67,6 +68,8 @@ class TrainConfig:
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     label_names: list[str] = field(default_factory=lambda: list(LABEL_NAMES))
     training_data: str = ""  # free-text description written into the model metadata
+    batch_augment: str = "auto"  # on: batches drawn on the device (batch_augment.py); auto: on CUDA
+    time_budget_min: float | None = None  # stop a fold before an epoch would end past this budget
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -234,6 +237,69 @@ def validate(model: nn.Module, val: ValSet, device) -> dict:
     }
 
 
+def _validation_summary(model: nn.Module, val: ValSet, device, fdir: Path) -> dict:
+    """Validation metrics of ``model`` and its per-class thresholds; writes ``val_preds.npz``."""
+    v = validate(model, val, device)
+    thr = per_class_thresholds(val.clip_targets, v["clip_scores"])
+    np.savez_compressed(fdir / "val_preds.npz", scores=v["clip_scores"], targets=val.clip_targets)
+    f = f1_scores(val.clip_targets, v["clip_scores"] >= thr)
+    return {
+        "val_loss": v["val_loss"], "val_lrap": v["val_lrap"], "val_f1_micro": f["f1_micro"],
+        "val_f1_macro": f["f1_macro"], "thresholds": thr.tolist(), "val_clips": len(val.clip_targets),
+    }  # fmt: skip
+
+
+def revalidate(run_dir, data, device="auto", cache_dir=None) -> list[dict]:
+    """Re-choose every finished fold's thresholds and validation metrics on ``data``'s ``val/``.
+
+    For runs trained on a transport copy of the corpus (e.g. lossy-coded audio moved to a GPU
+    machine, ``training/tools/audio_pack.py``): thresholds must come from the audio the product
+    sees. The same validation clips and mixtures are rebuilt (same files, same seeds); the
+    previous figures stay in ``done.json`` under ``device_val``.
+    """
+    from .evaluate import load_config, load_model
+
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir)
+    roots = resolve_data_root(data)
+    if roots.val is None or cfg.val_mode == "cv":
+        raise SystemExit("revalidate needs a run trained with --val-mode dir and a data root with val/")
+    dev = pick_device(device)
+    cache = cfg.cache_dir if cache_dir is None else cache_dir
+    cache = default_cache_dir() if cache is None else (None if cache == "" else cache)
+    vex = scan_training(roots.val, cfg.labels, cfg.group_by)
+    audio = load_many([e.path for e in vex], cfg.sample_rate, cache, "val")
+    labels = np.array([e.label for e in vex], np.int64)
+    out = []
+    for fdir in sorted(run_dir.glob("fold*/best.pt")):
+        fdir = fdir.parent
+        k = int(fdir.name[4:])
+        if (fdir / "done.json").is_file():
+            done = json.loads((fdir / "done.json").read_text())
+        else:  # stopped before its summary (e.g. killed at a deadline): the best model still counts
+            logs = [json.loads(x) for x in (fdir / "log.jsonl").read_text().splitlines() if x.strip()]
+            best = torch.load(fdir / "best.pt", map_location="cpu", weights_only=False)
+            done = {"fold": k, "best_epoch": best["epoch"], "epochs_run": len(logs), "interrupted": True}
+            done["windows_per_s"] = float(np.median([r["windows_per_s"] for r in logs]))
+        val = ValSet.build(
+            audio, labels, len(cfg.labels), cfg.augment.normalize, cfg.val_mix_fraction,
+            cfg.augment.mix_max_sources, _fold_seed(cfg, k), cfg.window_samples,
+        )  # fmt: skip
+        before = done.get("device_val") or {key: done.get(key) for key in _VAL_KEYS}
+        done = {
+            **done,
+            **_validation_summary(load_model(cfg, fdir, dev), val, dev, fdir),
+            "device_val": before,
+        }
+        done["revalidated_on"] = str(roots.val)
+        (fdir / "done.json").write_text(json.dumps(done, indent=2))
+        out.append(done)
+    return out
+
+
+_VAL_KEYS = ("val_loss", "val_lrap", "val_f1_micro", "val_f1_macro", "thresholds", "val_clips")
+
+
 # ------------------------------------------------------------------------------------------ training
 
 
@@ -264,6 +330,19 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
         [prep.audio[i] for i in tr_idx], prep.labels[tr_idx], len(cfg.labels), cfg.augment,
         cfg.crop, cfg.crops_per_excerpt, seed, cfg.window_samples,
     )  # fmt: skip
+
+    t_fold = time.perf_counter()
+    on_device = (
+        cfg.crop == "random"
+        and dist.world == 1
+        and (cfg.batch_augment == "on" or (cfg.batch_augment == "auto" and device.type == "cuda"))
+    )
+    batches = None
+    if on_device:
+        batches = DeviceBatches(
+            ds.audio, ds.labels, len(cfg.labels), cfg.augment, cfg.batch_size, cfg.crops_per_excerpt,
+            seed, cfg.window_samples, device,
+        )  # fmt: skip
 
     model = build_model(cfg.arch, len(cfg.labels), cfg.width).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -309,7 +388,7 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
     loss_fn = nn.BCEWithLogitsLoss()
     from tqdm import tqdm
 
-    stop = bad >= cfg.patience
+    stop, out_of_time = bad >= cfg.patience, False
     for epoch in range(start_epoch, cfg.epochs):
         if stop:
             break
@@ -320,8 +399,9 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
         warm_t, warm_n, warm_cpu, n_windows, steps = None, 0, 0.0, 0, 0
         loss_acc = torch.zeros((), device=device)
         bar = tqdm(
-            loader, desc=f"fold {fold} epoch {epoch}", leave=False, disable=not dist.main, mininterval=1.0
-        )
+            batches.epoch(epoch) if batches is not None else loader, total=len(batches) if batches else None,
+            desc=f"fold {fold} epoch {epoch}", leave=False, disable=not dist.main, mininterval=1.0,
+        )  # fmt: skip
         for xb, yb in bar:
             xb = xb.to(device, non_blocking=True)
             yb = yb.to(device, non_blocking=True)
@@ -396,21 +476,22 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
                 fdir / "last.pt.tmp",
             )  # fmt: skip
             os.replace(fdir / "last.pt.tmp", fdir / "last.pt")
+        if cfg.time_budget_min and not stop:
+            # stop before the next epoch would end past the budget (epochs take about as long)
+            spent = time.perf_counter() - t_fold
+            out_of_time = spent + (time.perf_counter() - t0) > cfg.time_budget_min * 60
+            stop = out_of_time
 
     summary = {}
     if dist.main:
         best = torch.load(fdir / "best.pt", map_location=device, weights_only=False)
         model.load_state_dict(best["model"])
-        v = validate(model, val, device)
-        thr = per_class_thresholds(val.clip_targets, v["clip_scores"])
-        np.savez_compressed(fdir / "val_preds.npz", scores=v["clip_scores"], targets=val.clip_targets)
-        f = f1_scores(val.clip_targets, v["clip_scores"] >= thr)
         logs = [json.loads(line) for line in (fdir / "log.jsonl").read_text().splitlines() if line.strip()]
         summary = {
-            "fold": fold, "best_epoch": best["epoch"], "val_loss": v["val_loss"], "val_lrap": v["val_lrap"],
-            "val_f1_micro": f["f1_micro"], "val_f1_macro": f["f1_macro"], "thresholds": thr.tolist(),
-            "epochs_run": len(logs), "stopped_early": bool(stop), "windows_per_s": float(np.median([r["windows_per_s"] for r in logs])),
-            "val_clips": len(val.clip_targets), "train_excerpts": len(tr_idx), "device": str(device),
+            "fold": fold, "best_epoch": best["epoch"], **_validation_summary(model, val, device, fdir),
+            "epochs_run": len(logs), "stopped_early": bool(stop) and not out_of_time,
+            "budget_exhausted": out_of_time, "batches_on_device": on_device, "windows_per_s": float(np.median([r["windows_per_s"] for r in logs])),
+            "train_excerpts": len(tr_idx), "device": str(device),
         }  # fmt: skip
         (fdir / "done.json").write_text(json.dumps(summary, indent=2))
     if dist.world > 1:
@@ -429,9 +510,12 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False) ->
     cfg_file = run_dir / "config.json"
     if cfg_file.is_file() and not resume:
         old = json.loads(cfg_file.read_text())
-        new = cfg.to_json()
+        new = json.loads(json.dumps(cfg.to_json()))  # as stored: tuples become lists
         diff = [
-            k for k in new if k not in ("fold_index", "device", "workers", "threads") and old.get(k) != new[k]
+            k
+            for k in new
+            if k not in ("fold_index", "device", "workers", "threads", "time_budget_min", "batch_augment")
+            and old.get(k) != new[k]
         ]
         if diff:
             raise SystemExit(f"{run_dir} holds another run (differs in {diff}); use --resume or a new --out")
