@@ -8,7 +8,7 @@ use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
 /// Consecutive undecodable packets tolerated before the file is declared corrupt.
@@ -30,6 +30,8 @@ pub enum DecodeErrorKind {
     EmptyFile,
     #[error("not a supported audio file (WAV, FLAC, MP3, Ogg Vorbis) or corrupt: {0}")]
     Format(String),
+    #[error("file ends before any audio (truncated, or a header with no samples)")]
+    EndsInHeader,
     #[error("no audio track")]
     NoAudioTrack,
     #[error("unsupported codec: {0}")]
@@ -40,6 +42,8 @@ pub enum DecodeErrorKind {
     Io(std::io::Error),
     #[error("the stream has no sample rate or channel layout")]
     MissingParameters,
+    #[error("the sample rate changes mid-stream ({from} Hz to {to} Hz); not supported")]
+    RateChange { from: u32, to: u32 },
 }
 
 /// An open audio file, decoded block by block into interleaved f32.
@@ -53,9 +57,12 @@ pub struct AudioFileReader {
     total_frames: Option<u64>,
     buf: Vec<f32>,
     bad_packets: usize,
+    /// The stream ended with an unexpected end of file (a truncated file).
+    ended_early: bool,
 }
 
 impl AudioFileReader {
+    /// Opens an audio file. Pipes and other non-seekable files (`/dev/stdin`) are read as streams.
     pub fn open(path: &Path) -> Result<AudioFileReader, DecodeError> {
         let err = |kind| DecodeError {
             path: path.to_path_buf(),
@@ -68,12 +75,38 @@ impl AudioFileReader {
                 "is a directory",
             ))));
         }
-        if meta.len() == 0 {
+        // Only a regular file's length is meaningful; a pipe reports 0.
+        if meta.is_file() && meta.len() == 0 {
             return Err(err(DecodeErrorKind::EmptyFile));
         }
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let ext = path.extension().and_then(|e| e.to_str());
+        Self::from_source(Box::new(file), path, ext)
+    }
+
+    /// Decodes audio held in memory; `name` is used in messages and its extension as a format hint.
+    pub fn from_bytes(bytes: Vec<u8>, name: &Path) -> Result<AudioFileReader, DecodeError> {
+        if bytes.is_empty() {
+            return Err(DecodeError {
+                path: name.to_path_buf(),
+                kind: DecodeErrorKind::EmptyFile,
+            });
+        }
+        let ext = name.extension().and_then(|e| e.to_str());
+        Self::from_source(Box::new(std::io::Cursor::new(bytes)), name, ext)
+    }
+
+    fn from_source(
+        source: Box<dyn MediaSource>,
+        path: &Path,
+        ext: Option<&str>,
+    ) -> Result<AudioFileReader, DecodeError> {
+        let err = |kind| DecodeError {
+            path: path.to_path_buf(),
+            kind,
+        };
+        let mss = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        if let Some(ext) = ext {
             hint.with_extension(ext);
         }
         let format = symphonia::default::get_probe()
@@ -83,7 +116,12 @@ impl AudioFileReader {
                 FormatOptions::default(),
                 MetadataOptions::default(),
             )
-            .map_err(|e| err(DecodeErrorKind::Format(e.to_string())))?;
+            .map_err(|e| match e {
+                SymError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    err(DecodeErrorKind::EndsInHeader)
+                }
+                e => err(DecodeErrorKind::Format(e.to_string())),
+            })?;
         let track = format
             .default_track(TrackType::Audio)
             .ok_or_else(|| err(DecodeErrorKind::NoAudioTrack))?;
@@ -113,6 +151,7 @@ impl AudioFileReader {
             total_frames,
             buf: Vec::new(),
             bad_packets: 0,
+            ended_early: false,
         })
     }
 
@@ -134,6 +173,12 @@ impl AudioFileReader {
         self.total_frames
     }
 
+    /// Whether the stream stopped at an unexpected end of file (known once `next_block` returned
+    /// `None`): the file is truncated and only its beginning was decoded.
+    pub fn ended_early(&self) -> bool {
+        self.ended_early
+    }
+
     /// Decodes the next packet. Returns interleaved samples and the channel count, or `None` at
     /// the end of the stream. Empty packets are skipped.
     pub fn next_block(&mut self) -> Result<Option<(&[f32], usize)>, DecodeError> {
@@ -143,7 +188,8 @@ impl AudioFileReader {
                 Ok(None) => return Ok(None),
                 // A truncated file ends early; what was decoded so far is still valid audio.
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Ok(None)
+                    self.ended_early = true;
+                    return Ok(None);
                 }
                 Err(SymError::IoError(e)) => return Err(self.error(DecodeErrorKind::Io(e))),
                 Err(SymError::ResetRequired) => return Ok(None),
@@ -162,9 +208,12 @@ impl AudioFileReader {
                     self.channels = channels;
                     self.buf.resize(audio.samples_interleaved(), 0.0);
                     audio.copy_to_slice_interleaved(&mut self.buf);
+                    // The analysis runs at one rate per file; a stream that switches rates (possible
+                    // in MP3) would be analysed at the wrong speed.
                     let rate = audio.spec().rate();
-                    if rate != 0 {
-                        self.sample_rate = rate;
+                    if rate != 0 && rate != self.sample_rate {
+                        let from = self.sample_rate;
+                        return Err(self.error(DecodeErrorKind::RateChange { from, to: rate }));
                     }
                     return Ok(Some((&self.buf, channels)));
                 }
@@ -175,7 +224,8 @@ impl AudioFileReader {
                     }
                 }
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Ok(None)
+                    self.ended_early = true;
+                    return Ok(None);
                 }
                 Err(e) => return Err(self.error(DecodeErrorKind::Corrupt(e.to_string()))),
             }

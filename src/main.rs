@@ -79,13 +79,18 @@ enum Command {
     Bench(cli::bench::BenchArgs),
 }
 
-fn load_model(args: &ModelArgs) -> Result<ModelRunner, ModelError> {
+/// Loads `--model` or the embedded model; the error message names the model file.
+fn load_model(args: &ModelArgs) -> Result<ModelRunner, String> {
     let config = SessionConfig {
         intra_threads: args.threads as usize,
     };
     match &args.model {
-        Some(path) => ModelRunner::from_file(path, &config),
-        None => ModelRunner::default_model(&config),
+        Some(path) => ModelRunner::from_file(path, &config).map_err(|e| match e {
+            // These already name the file, or are not about it.
+            ModelError::Io { .. } | ModelError::Runtime(_) => e.to_string(),
+            e => format!("model {}: {e}", path.display()),
+        }),
+        None => ModelRunner::default_model(&config).map_err(|e| e.to_string()),
     }
 }
 

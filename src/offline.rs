@@ -21,6 +21,31 @@ pub struct FileAnalysis {
     pub windows: Vec<WindowResult>,
     /// Clip probabilities: mean of the window probabilities, in label order.
     pub scores: Vec<f32>,
+    /// Set when the file ends before the audio its header declares (a truncated file): only the
+    /// decoded part was analysed.
+    pub truncated: Option<Truncation>,
+}
+
+/// How much of a truncated file was decoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Truncation {
+    pub decoded_s: f64,
+    /// Seconds the header declares, when it declares a length.
+    pub declared_s: Option<f64>,
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "file ends early (truncated): decoded {:.2} s",
+            self.decoded_s
+        )?;
+        if let Some(d) = self.declared_s {
+            write!(f, " of the {d:.2} s its header declares")?;
+        }
+        write!(f, "; only the decoded part was analysed")
+    }
 }
 
 /// A failure on one file, naming the file.
@@ -66,9 +91,19 @@ impl OfflineAnalyzer {
     pub fn analyze_file(
         &mut self,
         path: &Path,
+        progress: impl FnMut(f64),
+    ) -> Result<FileAnalysis, FileError> {
+        let reader = AudioFileReader::open(path)?;
+        self.analyze_reader(reader, progress)
+    }
+
+    /// Analyses an already opened stream (a file, or bytes in memory).
+    pub fn analyze_reader(
+        &mut self,
+        mut reader: AudioFileReader,
         mut progress: impl FnMut(f64),
     ) -> Result<FileAnalysis, FileError> {
-        let mut reader = AudioFileReader::open(path)?;
+        let path = &reader.path().to_path_buf();
         let rate = reader.sample_rate();
         self.analyzer
             .set_input_rate(rate, &self.config)
@@ -103,6 +138,12 @@ impl OfflineAnalyzer {
             agg.add(&w.probs);
         }
         progress(1.0);
+        let declared = reader.total_frames().filter(|&n| n > 0);
+        let truncated =
+            (reader.ended_early() || declared.is_some_and(|n| frames < n)).then(|| Truncation {
+                decoded_s: frames as f64 / rate as f64,
+                declared_s: declared.map(|n| n as f64 / rate as f64),
+            });
         Ok(FileAnalysis {
             path: path.to_path_buf(),
             duration_s: frames as f64 / rate as f64,
@@ -110,6 +151,7 @@ impl OfflineAnalyzer {
             channels,
             windows,
             scores: agg.scores(),
+            truncated,
         })
     }
 }

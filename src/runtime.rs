@@ -155,8 +155,8 @@ fn describe_failure(explicit: bool, attempts: &[Attempt]) -> RuntimeError {
     RuntimeError { message }
 }
 
-/// Reads the version string of a candidate library without giving it to `ort`, so that a wrong
-/// version is reported by us and the library is not left registered in `ort`'s global state.
+/// Reads and checks the version and API table of a candidate library without giving it to `ort`,
+/// so that a wrong library is reported by us and not left registered in `ort`'s global state.
 fn library_version(path: &Path) -> Result<String, String> {
     // SAFETY: loading a shared library runs its initialisers; this is the library the user pointed us
     // at (or our own setup folder). OrtGetApiBase/GetVersionString are plain C getters.
@@ -174,7 +174,17 @@ fn library_version(path: &Path) -> Result<String, String> {
         if v.is_null() {
             return Err("reports no version".into());
         }
-        Ok(CStr::from_ptr(v).to_string_lossy().into_owned())
+        let version = CStr::from_ptr(v).to_string_lossy().into_owned();
+        check_version(&version)?;
+        // ort panics when the library has no API table for its API level (a damaged or stub
+        // library that claims a good version); ask first so the user gets a reason, not a panic.
+        if ((*base).GetApi)(ort::sys::ORT_API_VERSION).is_null() {
+            return Err(format!(
+                "claims ONNX Runtime {version} but provides no API version {}; the library is damaged or not a real ONNX Runtime",
+                ort::sys::ORT_API_VERSION
+            ));
+        }
+        Ok(version)
     }
 }
 
@@ -190,7 +200,6 @@ fn check_version(version: &str) -> Result<(), String> {
 
 fn try_load(path: &Path) -> Result<Runtime, String> {
     let version = library_version(path)?;
-    check_version(&version)?;
     // ort may panic inside the loader on a broken library; keep that from crossing into the caller.
     let built = catch_unwind(AssertUnwindSafe(|| {
         let builder = ort::init_from(path).map_err(|e| format!("ort could not load it: {e}"))?;

@@ -291,6 +291,126 @@ fn bad_files_are_reported_by_name_and_the_rest_still_analysed() {
     assert_eq!(lines[0]["file"], good.display().to_string());
 }
 
+/// Byte offset where a FLAC file's audio frames start (after the last metadata block).
+fn flac_audio_offset(flac: &[u8]) -> usize {
+    let mut i = 4;
+    loop {
+        let last = flac[i] & 0x80 != 0;
+        i += 4 + u32::from_be_bytes([0, flac[i + 1], flac[i + 2], flac[i + 3]]) as usize;
+        if last {
+            return i;
+        }
+    }
+}
+
+/// Byte offset of the first Ogg page that carries audio (granule position > 0).
+fn ogg_audio_offset(ogg: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        assert_eq!(&ogg[i..i + 4], b"OggS");
+        if i64::from_le_bytes(ogg[i + 6..i + 14].try_into().unwrap()) > 0 {
+            return i;
+        }
+        let segs = ogg[i + 26] as usize;
+        i += 27
+            + segs
+            + ogg[i + 27..i + 27 + segs]
+                .iter()
+                .map(|&n| n as usize)
+                .sum::<usize>();
+    }
+}
+
+#[test]
+fn truncated_files_are_analysed_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cut = Vec::new();
+    for ext in ["wav", "flac", "mp3"] {
+        let bytes = std::fs::read(fixture(&format!("audio/cello.{ext}"))).unwrap();
+        let p = dir.path().join(format!("cut.{ext}"));
+        std::fs::write(&p, &bytes[..bytes.len() * 2 / 5]).unwrap();
+        cut.push(p);
+    }
+    let whole = fixture("audio/cello.flac");
+    let mut args: Vec<&Path> = cut.iter().map(|p| p.as_path()).collect();
+    args.push(&whole);
+    let o = analyze(&["--format", "json"], &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 4);
+    for (p, v) in cut.iter().zip(&lines) {
+        let d = v["duration_s"].as_f64().unwrap();
+        assert!(d > 0.3 && d < 1.0, "{p:?}: decoded {d} s of 1.6 s");
+        let line = err
+            .lines()
+            .find(|l| l.contains(&*p.display().to_string()))
+            .unwrap_or_else(|| panic!("no warning for {p:?} in:\n{err}"));
+        assert!(
+            line.starts_with("warning:") && line.contains("truncated") && line.contains("1.60 s"),
+            "{line}"
+        );
+    }
+    assert!(
+        !err.contains(&*whole.display().to_string()),
+        "no warning for the whole file: {err}"
+    );
+}
+
+#[test]
+fn headers_without_audio_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let flac = std::fs::read(fixture("audio/cello.flac")).unwrap();
+    let ogg = std::fs::read(fixture("audio/cello.ogg")).unwrap();
+    let cases = [
+        ("flac", flac[..flac_audio_offset(&flac)].to_vec()),
+        ("ogg", ogg[..ogg_audio_offset(&ogg)].to_vec()),
+        // A header cut short in the middle.
+        ("flac", flac[..20].to_vec()),
+    ];
+    for (i, (ext, bytes)) in cases.iter().enumerate() {
+        let p = dir.path().join(format!("headers_{i}.{ext}"));
+        std::fs::write(&p, bytes).unwrap();
+        let o = analyze(&[], &[&p]);
+        assert_eq!(o.status.code(), Some(1), "{p:?}");
+        let err = stderr(&o);
+        assert!(
+            err.starts_with(&format!("error: {}: ", p.display()))
+                && (err.contains("ends before any audio") || err.contains("no audio samples")),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn audio_from_a_pipe() {
+    use std::io::Write;
+    use std::process::Stdio;
+    for ext in ["wav", "flac", "mp3", "ogg"] {
+        let f = fixture(&format!("audio/cello.{ext}"));
+        let bytes = std::fs::read(&f).unwrap();
+        let mut child = bin()
+            .args(["analyze", "--format", "json", "--model"])
+            .arg(fixture(MODEL))
+            .arg("/dev/stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+        let o = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(o.status.success(), "{ext}: {}", stderr(&o));
+        let from_pipe = &json_lines(&o)[0];
+        let from_file = &json_lines(&analyze(&["--format", "json"], &[&f]))[0];
+        assert_eq!(from_pipe["scores"], from_file["scores"], "{ext}");
+        assert_eq!(from_pipe["duration_s"], from_file["duration_s"], "{ext}");
+    }
+}
+
 #[test]
 fn model_with_other_classes_drops_in() {
     let f = fixture("audio/cello.wav");
@@ -332,6 +452,54 @@ fn invalid_model_is_a_clear_error() {
         "{}",
         stderr(&o)
     );
+    // Each unusable model file: named, with its cause, for `info` and `analyze`.
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(fixture(MODEL)).unwrap();
+    let files = [
+        ("empty.onnx", Vec::new(), "empty"),
+        (
+            "half.onnx",
+            good[..good.len() / 2].to_vec(),
+            "protobuf parsing failed",
+        ),
+        (
+            "song.onnx",
+            std::fs::read(fixture("audio/cello.wav")).unwrap(),
+            "protobuf parsing failed",
+        ),
+    ];
+    let mut cases: Vec<(std::path::PathBuf, &str)> = files
+        .iter()
+        .map(|(name, bytes, cause)| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            (p, *cause)
+        })
+        .collect();
+    cases.push((dir.path().to_path_buf(), "directory"));
+    cases.push((
+        fixture("models/invalid/input_rank.onnx"),
+        "must have shape [batch, 1, samples]",
+    ));
+    cases.push((fixture("models/invalid/missing_labels.onnx"), "\"labels\""));
+    for (model, cause) in &cases {
+        for cmd in ["info", "analyze"] {
+            let o = bin()
+                .args([cmd, "--model"])
+                .arg(model)
+                .args((cmd == "analyze").then_some(&f))
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(2), "{cmd} {model:?}");
+            let err = stderr(&o);
+            assert!(
+                err.contains(&*model.display().to_string())
+                    && err.to_lowercase().contains(&cause.to_lowercase())
+                    && !err.contains("panicked"),
+                "{cmd} {model:?}: expected the path and {cause:?} in {err}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -358,12 +526,55 @@ fn info_prints_metadata() {
     assert!(v["onnxruntime_version"].as_str().unwrap().starts_with("1."));
 }
 
+/// Builds a stand-in shared library that exports `OrtGetApiBase` reporting `version` and, like a
+/// runtime of another API generation or a damaged one, no API table.
+fn stub_runtime(dir: &Path, name: &str, version: &str) -> std::path::PathBuf {
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(
+        &src,
+        format!(
+            r#"typedef struct {{ const void* (*get_api)(unsigned); const char* (*version)(void); }} Base;
+static const void* get_api(unsigned v) {{ (void)v; return 0; }}
+static const char* version(void) {{ return "{version}"; }}
+static const Base base = {{ get_api, version }};
+const Base* OrtGetApiBase(void) {{ return &base; }}
+"#
+        ),
+    )
+    .unwrap();
+    let lib = dir.join(format!("{name}.so"));
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .expect("a C compiler (cc) builds the stub runtime");
+    assert!(status.success());
+    lib
+}
+
 #[test]
 fn missing_or_wrong_runtime_is_a_clear_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("libonnxruntime.so");
     std::fs::write(&fake, "not a library").unwrap();
-    for lib in [dir.path().join("nope.so"), fake] {
+    let libs = [
+        (dir.path().join("nope.so"), "not found"),
+        (fake, "cannot be loaded"),
+        (
+            stub_runtime(dir.path(), "old", "1.16.3"),
+            "is ONNX Runtime 1.16.3; need 1.",
+        ),
+        (
+            stub_runtime(
+                dir.path(),
+                "no_api",
+                instrument_meter::runtime::SHIPPED_ORT_VERSION,
+            ),
+            "claims ONNX Runtime",
+        ),
+    ];
+    for (lib, cause) in libs {
         let o = bin()
             .env("ORT_DYLIB_PATH", &lib)
             .args(["info", "--model"])
@@ -373,8 +584,8 @@ fn missing_or_wrong_runtime_is_a_clear_error_not_a_panic() {
         assert_eq!(o.status.code(), Some(2));
         let err = stderr(&o);
         assert!(
-            err.contains(&*lib.display().to_string()),
-            "names the path tried: {err}"
+            err.contains(&format!("{}: {cause}", lib.display())),
+            "names the path tried and why it failed: {err}"
         );
         assert!(
             err.contains("scripts/setup.sh") && err.contains("ORT_DYLIB_PATH"),

@@ -148,10 +148,54 @@ fn garbage_and_missing_files_are_errors_not_panics() {
         .unwrap_err();
     assert!(matches!(e, ModelError::Load(_)), "{e:?}");
     let e = ModelRunner::from_bytes(&[], &SessionConfig::default()).unwrap_err();
-    assert!(matches!(e, ModelError::Load(_)), "{e:?}");
+    assert!(matches!(e, ModelError::Empty), "{e:?}");
     let e = load("models/does_not_exist.onnx").unwrap_err();
     assert!(matches!(e, ModelError::Io { .. }), "{e:?}");
     assert!(e.to_string().contains("does_not_exist.onnx"));
+}
+
+/// The path-loading code the plugin's model chooser uses, on files that are not models.
+#[test]
+fn unusable_model_files_are_errors_not_panics() {
+    let config = SessionConfig::default();
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(fixture("models/tiny4.onnx")).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let e = ModelRunner::from_file(&write("empty.onnx", &[]), &config).unwrap_err();
+    assert!(matches!(e, ModelError::Empty), "{e:?}");
+    assert_eq!(e.to_string(), "the model file is empty (0 bytes)");
+    // Cuts of a valid model: refused by ONNX Runtime, or (cut among the trailing metadata
+    // entries) by the contract; never loaded, never a crash.
+    for cut in (0..good.len()).step_by(97).skip(1) {
+        let e = ModelRunner::from_file(&write("cut.onnx", &good[..cut]), &config).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ModelError::Load(_)
+                    | ModelError::MissingMetadata { .. }
+                    | ModelError::BadMetadata { .. }
+            ),
+            "cut at {cut}: {e:?}"
+        );
+    }
+    let e = ModelRunner::from_file(dir.path(), &config).unwrap_err();
+    assert!(
+        matches!(e, ModelError::Io { .. })
+            && e.to_string().contains(&*dir.path().display().to_string()),
+        "{e}"
+    );
+    // A file past the 2 GiB ONNX limit is refused before reading it (sparse: no disk used).
+    let huge = dir.path().join("huge.onnx");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(instrument_meter::model::MAX_MODEL_BYTES + 1)
+        .unwrap();
+    let e = ModelRunner::from_file(&huge, &config).unwrap_err();
+    assert!(matches!(e, ModelError::TooLarge), "{e:?}");
 }
 
 #[test]

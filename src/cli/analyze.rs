@@ -56,6 +56,9 @@ pub fn run(
         bar.set_position(base + 1000);
         match result {
             Ok(a) => {
+                if let Some(t) = &a.truncated {
+                    bar.suspend(|| eprintln!("warning: {}: {t}", a.path.display()));
+                }
                 let text = match format {
                     OutputFormat::Json => json_line(&a, &info, &thresholds),
                     OutputFormat::Csv => csv_rows(&a),

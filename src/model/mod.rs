@@ -21,6 +21,8 @@ pub const INPUT_NAME: &str = "audio";
 pub const OUTPUT_NAME: &str = "probs";
 /// Oldest ONNX opset the contract allows.
 pub const MIN_OPSET: u32 = 17;
+/// Largest model file read: protobuf messages, and so single-file ONNX models, stop at 2 GiB.
+pub const MAX_MODEL_BYTES: u64 = 2 << 30;
 
 /// The default model embedded at build time (`assets/model.onnx`), if the build had one.
 #[cfg(has_default_model)]
@@ -43,6 +45,10 @@ pub enum ModelError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the model file is empty (0 bytes)")]
+    Empty,
+    #[error("the model is larger than {} MiB, the most an ONNX file can hold", MAX_MODEL_BYTES >> 20)]
+    TooLarge,
     #[error("ONNX Runtime cannot load the model: {0}")]
     Load(String),
     #[error("model uses ONNX opset {found}; the contract requires opset {MIN_OPSET} or newer")]
@@ -131,10 +137,7 @@ impl ModelRunner {
 
     /// Loads and validates a model file.
     pub fn from_file(path: &Path, config: &SessionConfig) -> Result<ModelRunner, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_model_file(path)?;
         Self::from_bytes_named(&bytes, path.display().to_string(), config)
     }
 
@@ -148,6 +151,9 @@ impl ModelRunner {
         source: String,
         config: &SessionConfig,
     ) -> Result<ModelRunner, ModelError> {
+        if bytes.is_empty() {
+            return Err(ModelError::Empty);
+        }
         let rt = runtime::runtime()?;
         let session = Session::builder(&rt.environment)
             .map_err(load_err)?
@@ -287,6 +293,28 @@ impl ModelRunner {
             Ok(())
         })
     }
+}
+
+/// Reads a model file without trusting its size (`/dev/zero` and pipes have none): at most
+/// [`MAX_MODEL_BYTES`] + 1 bytes, enough to tell that it is too large.
+fn read_model_file(path: &Path) -> Result<Vec<u8>, ModelError> {
+    use std::io::Read;
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() > MAX_MODEL_BYTES {
+        return Err(ModelError::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_MODEL_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Err(ModelError::TooLarge);
+    }
+    Ok(bytes)
 }
 
 fn load_err(e: impl std::fmt::Display) -> ModelError {
