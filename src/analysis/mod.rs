@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod analyzer;
+pub mod decimate;
 pub mod downmix;
 pub mod frontend;
 pub mod normalize;

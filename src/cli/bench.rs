@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use instrument_meter::analysis::{AnalysisConfig, FrontEnd};
+use instrument_meter::analysis::{AnalysisConfig, FrontEnd, PreparedWindow};
+use instrument_meter::decode::AudioFileReader;
 use instrument_meter::model::{ModelRunner, SessionConfig, DEFAULT_MODEL};
 use instrument_meter::offline::OfflineAnalyzer;
 
@@ -28,7 +29,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     batch: usize,
     /// Repetitions of each whole-file measurement (the median is reported).
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = 7)]
     runs: usize,
     /// Python interpreter for the baseline (default: <repo>/.venv/bin/python).
     #[arg(long, value_name = "PATH")]
@@ -40,25 +41,32 @@ pub struct BenchArgs {
 
 type BoxError = Box<dyn std::error::Error>;
 
-/// Wall-clock and calling-thread CPU time. The thread's CPU time is what a free core would
-/// need: on a busy shared machine wall time includes waiting for a core, CPU time does not.
-/// ONNX Runtime with one intra-op thread computes on the calling thread, so nothing is missed.
+/// Wall-clock, calling-thread CPU and whole-process CPU time. The thread's CPU time is what a
+/// free core would need: on a busy shared machine wall time includes waiting for a core, CPU time
+/// does not. ONNX Runtime with one intra-op thread computes on the calling thread; the process
+/// time shows that nothing ran elsewhere (it would exceed the thread time if it had).
 struct Clock {
     wall: Instant,
-    cpu: f64,
+    thread: f64,
+    process: f64,
 }
 
-fn thread_cpu_s() -> f64 {
-    #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime only writes the struct we pass.
-        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
-            return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
-        }
+/// One measurement: seconds of wall clock, thread CPU and process CPU.
+#[derive(Clone, Copy)]
+struct Times {
+    wall: f64,
+    cpu: f64,
+    process: f64,
+}
+
+fn cpu_clock_s(clock: libc::clockid_t) -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the struct we pass.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } == 0 {
+        return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
     }
     f64::NAN
 }
@@ -67,23 +75,32 @@ impl Clock {
     fn start() -> Clock {
         Clock {
             wall: Instant::now(),
-            cpu: thread_cpu_s(),
+            thread: cpu_clock_s(libc::CLOCK_THREAD_CPUTIME_ID),
+            process: cpu_clock_s(libc::CLOCK_PROCESS_CPUTIME_ID),
         }
     }
 
-    /// (wall seconds, CPU seconds) since start.
-    fn stop(&self) -> (f64, f64) {
-        (self.wall.elapsed().as_secs_f64(), thread_cpu_s() - self.cpu)
+    fn stop(&self) -> Times {
+        Times {
+            wall: self.wall.elapsed().as_secs_f64(),
+            cpu: cpu_clock_s(libc::CLOCK_THREAD_CPUTIME_ID) - self.thread,
+            process: cpu_clock_s(libc::CLOCK_PROCESS_CPUTIME_ID) - self.process,
+        }
     }
 }
 
-/// Medians of wall and CPU times, taken separately.
-fn median_pair(v: Vec<(f64, f64)>) -> (f64, f64) {
-    let mut w: Vec<f64> = v.iter().map(|p| p.0).collect();
-    let mut c: Vec<f64> = v.iter().map(|p| p.1).collect();
-    w.sort_by(|a, b| a.total_cmp(b));
-    c.sort_by(|a, b| a.total_cmp(b));
-    (w[w.len() / 2], c[c.len() / 2])
+/// Medians of each time, taken separately.
+fn median(v: &[Times]) -> Times {
+    let med = |f: fn(&Times) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(f).collect();
+        x.sort_by(|a, b| a.total_cmp(b));
+        x[x.len() / 2]
+    };
+    Times {
+        wall: med(|t| t.wall),
+        cpu: med(|t| t.cpu),
+        process: med(|t| t.process),
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -186,6 +203,15 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
         "  audio:    {:.0} s synthetic, {rate} Hz stereo 16-bit WAV; hop {} s; 1 intra-op thread",
         args.seconds, args.hop
     );
+    // Other processes on the machine slow every figure down; say how busy it was.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!(
+            "  machine:  {} CPUs, load average {} (1, 5, 15 min) at the start",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            load.join(" ")
+        );
+    }
     if let Ok(rt) = instrument_meter::runtime::runtime() {
         println!(
             "  runtime:  ONNX Runtime {} ({})",
@@ -232,9 +258,9 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
         let w = i % n_windows;
         let t = Clock::start();
         runner.run(&windows[w * ws..(w + 1) * ws], 1, &mut out)?;
-        let (wall, cpu) = t.stop();
-        lat_wall.push(wall * 1e3);
-        lat_cpu.push(cpu * 1e3);
+        let t = t.stop();
+        lat_wall.push(t.wall * 1e3);
+        lat_cpu.push(t.cpu * 1e3);
     }
     lat_wall.sort_by(|a, b| a.total_cmp(b));
     lat_cpu.sort_by(|a, b| a.total_cmp(b));
@@ -249,10 +275,15 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
         lat_wall[lat_wall.len() - 1]
     );
 
-    // 2. Pure inference of the file's windows, batched like the offline path.
+    // 2. Pure inference of the file's windows, batched like the offline path; the pipeline alone
+    // (decode, downmix, resample, window, normalise; no model); and the whole file end to end.
+    // One repetition of each in turn, so that load from other processes hits all three alike.
     let runs = args.runs.max(1);
     let mut out = vec![0.0f32; n_windows * classes];
-    let mut t_inf = Vec::new();
+    let mut offline = OfflineAnalyzer::new(load()?, config)?;
+    let mut front = FrontEnd::new(&info, rate, &config)?;
+    let (mut t_inf, mut t_pipe, mut t_file) = (Vec::new(), Vec::new(), Vec::new());
+    let mut file_windows = 0;
     for _ in 0..runs {
         let t = Clock::start();
         let mut done = 0;
@@ -266,43 +297,59 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
             done += b;
         }
         t_inf.push(t.stop());
-    }
-    let t_inf = median_pair(t_inf);
-    drop(windows);
 
-    // 3. Whole file: decode + downmix + resample + window + normalise + inference + aggregation.
-    let mut offline = OfflineAnalyzer::new(runner, config)?;
-    let mut t_file = Vec::new();
-    let mut file_windows = 0;
-    for _ in 0..runs {
+        let t = Clock::start();
+        let mut reader = AudioFileReader::open(&wav)?;
+        let mut checksum = 0.0f32;
+        let mut sink = |w: PreparedWindow<'_>| checksum += w.samples[0];
+        while let Some((block, ch)) = reader.next_block()? {
+            front.push_interleaved(block, ch, &mut sink);
+        }
+        front.finish(&mut sink);
+        std::hint::black_box(checksum);
+        t_pipe.push(t.stop());
+
         let t = Clock::start();
         let a = offline.analyze_file(&wav, |_| {})?;
         t_file.push(t.stop());
         file_windows = a.windows.len();
     }
-    let t_file = median_pair(t_file);
+    drop(windows);
+    let (t_inf, t_pipe, t_file) = (median(&t_inf), median(&t_pipe), median(&t_file));
     println!(
-        "pure inference of the file's {n_windows} windows (batch {}):  {:.1} ms [{:.1}]",
+        "pure inference of the file's {n_windows} windows (batch {}, median of {runs}):  {:.1} ms [{:.1}]",
         config.max_batch,
-        t_inf.0 * 1e3,
-        t_inf.1 * 1e3
+        t_inf.wall * 1e3,
+        t_inf.cpu * 1e3
+    );
+    println!(
+        "pipeline alone (decode, downmix, resample, window, normalise; no model):  {:.1} ms [{:.1}]  =  {:.1}% [{:.1}%] of pure inference",
+        t_pipe.wall * 1e3,
+        t_pipe.cpu * 1e3,
+        t_pipe.wall / t_inf.wall * 100.0,
+        t_pipe.cpu / t_inf.cpu * 100.0
     );
     println!(
         "whole-file analysis ({file_windows} windows, batch {}, median of {runs}):  {:.1} ms [{:.1}]  =  {:.0}x [{:.0}x] real time",
         config.max_batch,
-        t_file.0 * 1e3,
-        t_file.1 * 1e3,
-        args.seconds / t_file.0,
-        args.seconds / t_file.1
+        t_file.wall * 1e3,
+        t_file.cpu * 1e3,
+        args.seconds / t_file.wall,
+        args.seconds / t_file.cpu
     );
     println!(
-        "pipeline overhead over pure inference (decode, downmix, resample, windowing):  {:+.1}% [{:+.1}%]",
-        (t_file.0 / t_inf.0 - 1.0) * 100.0,
-        (t_file.1 / t_inf.1 - 1.0) * 100.0
+        "pipeline overhead over pure inference (whole file / pure inference - 1):  {:+.1}% [{:+.1}%]",
+        (t_file.wall / t_inf.wall - 1.0) * 100.0,
+        (t_file.cpu / t_inf.cpu - 1.0) * 100.0
+    );
+    println!(
+        "CPU time of the whole process during whole-file analysis:  {:.1} ms (the analysing thread: {:.1} ms; one core does all the work)",
+        t_file.process * 1e3,
+        t_file.cpu * 1e3
     );
 
     // Same with batch 1 (the plugin's setting).
-    let runner = offline.into_runner();
+    drop(offline);
     if config.max_batch != 1 {
         let c1 = AnalysisConfig {
             max_batch: 1,
@@ -315,13 +362,13 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
             off1.analyze_file(&wav, |_| {})?;
             t1.push(t.stop());
         }
-        let t1 = median_pair(t1);
+        let t1 = median(&t1);
         println!(
             "whole-file analysis, batch 1:  {:.1} ms [{:.1}]  =  {:.0}x [{:.0}x] real time",
-            t1.0 * 1e3,
-            t1.1 * 1e3,
-            args.seconds / t1.0,
-            args.seconds / t1.1
+            t1.wall * 1e3,
+            t1.cpu * 1e3,
+            args.seconds / t1.wall,
+            args.seconds / t1.cpu
         );
     }
     match peak_rss_kib() {
@@ -411,8 +458,8 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
                 );
                 println!(
                     "Rust whole-file analysis is {:.1}x [{:.1}x] faster than the Python way",
-                    py / t_file.0,
-                    py_cpu / t_file.1
+                    py / t_file.wall,
+                    py_cpu / t_file.cpu
                 );
             }
         }
