@@ -5,11 +5,16 @@
 //! 1. Audio-thread cost of process() — downmix into the SPSC ring plus the CC automation — per
 //!    block at 48 kHz stereo for 32/64/512-sample blocks, as a share of the block's duration
 //!    (target < 0.5 %). A thread drains the ring like the worker does.
-//! 2. CPU share of the analysis worker at hop 0.5 s, fed in real time (thread CPU time from
-//!    /proc over wall time).
+//! 2. CPU share of the analysis worker at hop 0.5 s and at the default hop 0.25 s, fed in real
+//!    time (thread CPU time from /proc over wall time).
 //! 3. Detection latency at hop 0.25 s, fed in real time: from each onset of the cello in
 //!    (3 s silence + 3 s cello) × 4 to the first CC ≥ the class threshold (the cello class with a
 //!    trained model, else any class).
+//!
+//! 4. Resources of one plugin instance, loaded through its CLAP entry in a fresh process (so the
+//!    figures are not mixed with the benchmark's own): peak memory (VmHWM) over the process before
+//!    the plugin was loaded, threads added, after 10 s of music at 48 kHz stereo in 512-sample
+//!    blocks; then the same for a second instance (what each further instance costs).
 //!
 //! Model: INSTRUMENT_METER_MODEL, else assets/model.onnx, else the random-weight fixture.
 
@@ -24,6 +29,9 @@ use instrument_meter::plugin::shared::Shared;
 use instrument_meter::plugin::worker::{load_model, Worker};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+#[path = "../tests/common/clap_host.rs"]
+mod clap_host;
 
 fn model_path() -> PathBuf {
     if let Some(p) = std::env::var_os("INSTRUMENT_METER_MODEL") {
@@ -167,6 +175,7 @@ fn realtime(
         consumer,
         Some((runner, None)),
         48_000,
+        256,
         false,
         shared.clone(),
         params,
@@ -193,8 +202,55 @@ fn realtime(
     (shared, cpu, wall)
 }
 
+/// Child process of section 4: loads instances through the in-process CLAP entry and prints
+/// one line per instance.
+fn instance_resources() {
+    use clap_host::{instantiate, load, proc_status_bytes, thread_counts, Layout, Stream};
+    std::env::set_var("INSTRUMENT_METER_MODEL", model_path());
+    let music = music_48k();
+    let clip = &music[2 * 48_000..];
+    let base_rss = proc_status_bytes("VmRSS");
+    let (base_threads, _) = thread_counts();
+    let loaded = load();
+    let mut instances = Vec::new();
+    for k in 1..=2 {
+        let hwm0 = proc_status_bytes("VmHWM");
+        let mut instance = instantiate(&loaded);
+        let mut s = Stream::start(&mut instance, 48_000, 512, Layout::StereoSidechain, true);
+        let mut fed = 0;
+        while fed < 10 * 48_000 {
+            let c = &clip[fed % (clip.len() - 512)..][..512];
+            s.process(&[c, c], &[]);
+            fed += 512;
+        }
+        let (threads, workers) = thread_counts();
+        let hwm = proc_status_bytes("VmHWM");
+        println!(
+            "   instance {k}: peak memory +{:.1} MiB (process peak {:.1} MiB over {:.1} MiB before the plugin), \
+             threads {} ({} analysis worker{}, {} before the plugin)",
+            (hwm - if k == 1 { base_rss } else { hwm0 }) as f64 / MIB,
+            hwm as f64 / MIB,
+            base_rss as f64 / MIB,
+            threads,
+            workers,
+            if workers == 1 { "" } else { "s" },
+            base_threads
+        );
+        instances.push((instance, s));
+    }
+    for (mut instance, s) in instances {
+        s.stop(&mut instance);
+    }
+}
+
+const MIB: f64 = (1 << 20) as f64;
+
 fn main() {
-    // `cargo bench` passes --bench; ignore arguments.
+    // `cargo bench` passes --bench; other arguments are ignored.
+    if std::env::var_os("INSTRUMENT_METER_BENCH_CHILD").is_some() {
+        instance_resources();
+        return;
+    }
     let model = model_path();
     println!("model: {}", model.display());
     let music = music_48k();
@@ -206,16 +262,19 @@ fn main() {
         .chain(&music[2 * 48_000..6 * 48_000])
         .copied()
         .collect();
-    let (shared, cpu, wall) = realtime(&clip, 0.5, |_, _, _| {});
-    println!(
-        "2. worker at hop 0.5 s: {:.2} s CPU over {:.1} s wall = {:.2} % of one core; {} windows, {} dropped, {:.2} ms/window",
-        cpu,
-        wall,
-        100.0 * cpu / wall,
-        shared.windows_done.load(Ordering::Relaxed),
-        shared.windows_dropped.load(Ordering::Relaxed),
-        shared.inference_us_avg.load() / 1000.0
-    );
+    for hop in [0.5, 0.25] {
+        let (shared, cpu, wall) = realtime(&clip, hop, |_, _, _| {});
+        println!(
+            "2. worker at hop {hop} s{}: {:.2} s CPU over {:.1} s wall = {:.2} % of one core; {} windows, {} dropped, {:.2} ms/window",
+            if hop == 0.25 { " (default)" } else { "" },
+            cpu,
+            wall,
+            100.0 * cpu / wall,
+            shared.windows_done.load(Ordering::Relaxed),
+            shared.windows_dropped.load(Ordering::Relaxed),
+            shared.inference_us_avg.load() / 1000.0
+        );
+    }
 
     // 3. Detection latency at hop 0.25 s: (3 s silence + 3 s cello) × 4.
     let cello = &music[2 * 48_000..8 * 48_000];
@@ -287,4 +346,15 @@ fn main() {
         lat.len(),
         onsets.len()
     );
+
+    // 4. One instance's resources, in a fresh process.
+    println!("4. one plugin instance through its CLAP entry, 48 kHz stereo, default settings:");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("INSTRUMENT_METER_BENCH_CHILD", "1")
+        .output()
+        .expect("run the resource child");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    }
 }

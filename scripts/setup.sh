@@ -11,11 +11,11 @@ cd "$root"
 
 ORT_VERSION=1.31.1
 # SoundFonts, FluidSynth and the MBROLA voices (contrib/non-free) for the corpus; Xvfb for the
-# plugin editor tests; ALSA/JACK headers for the standalone app.
+# plugin editor tests; ALSA/JACK headers for the standalone app; valgrind for `cargo xtask stress --valgrind`.
 APT_PACKAGES=(fluidsynth libfluidsynth3 fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont
   timgm6mb-soundfont csound-soundfont mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
   festival festvox-kallpc16k festvox-us-slt-hts sox libsndfile1 xvfb xauth
-  libasound2-dev libjack-jackd2-dev pkg-config)
+  libasound2-dev libjack-jackd2-dev pkg-config valgrind)
 
 do_apt=1 do_python=1 do_ort=1
 for arg in "$@"; do

@@ -15,199 +15,18 @@
 //! `tests/fixtures/models/tiny4.onnx` (structure only: the fixture cannot recognise anything).
 #![cfg(feature = "plugin")]
 
-use std::ffi::CStr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
+use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use clack_extensions::gui::{
-    GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window as ClapWindow,
-};
-use clack_extensions::params::{ParamInfoBuffer, PluginParams};
-use clack_extensions::render::{PluginRender, RenderMode};
+use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui, Window as ClapWindow};
 use clack_extensions::state::PluginState;
-use clack_host::events::event_types::{MidiEvent, ParamValueEvent};
-use clack_host::events::Pckn;
 use clack_host::prelude::*;
 use clack_host::utils::ClapId;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const PLUGIN_ID: &CStr = c"org.instrument-meter.instrument-meter";
-
-// ------------------------------------------------------------------------------------------ host
-
-struct TestHost;
-struct TestShared {
-    callback: AtomicBool,
-}
-struct TestMain<'a> {
-    _shared: &'a TestShared,
-}
-
-impl<'a> SharedHandler<'a> for TestShared {
-    fn request_restart(&self) {}
-    fn request_process(&self) {}
-    fn request_callback(&self) {
-        self.callback.store(true, Ordering::Release);
-    }
-}
-impl<'a> MainThreadHandler<'a> for TestMain<'a> {}
-
-// nice-plug's CLAP editor requires the host's GUI extension.
-impl HostGuiImpl for TestShared {
-    fn resize_hints_changed(&self) {}
-    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
-        Ok(())
-    }
-    fn request_show(&self) -> Result<(), HostError> {
-        Ok(())
-    }
-    fn request_hide(&self) -> Result<(), HostError> {
-        Ok(())
-    }
-    fn closed(&self, _was_destroyed: bool) {}
-}
-
-impl HostHandlers for TestHost {
-    type Shared<'a> = TestShared;
-    type MainThread<'a> = TestMain<'a>;
-    type AudioProcessor<'a> = ();
-
-    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostGui>();
-    }
-}
-
-/// A plugin binary to test instead of the in-process plugin (e.g. the bundled `.clap`).
-fn plugin_path() -> Option<PathBuf> {
-    std::env::var_os("INSTRUMENT_METER_CLAP").map(PathBuf::from)
-}
-
-fn model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("INSTRUMENT_METER_MODEL") {
-        return PathBuf::from(p);
-    }
-    let trained = Path::new(ROOT).join("assets/model.onnx");
-    if trained.is_file() {
-        return trained;
-    }
-    Path::new(ROOT).join("tests/fixtures/models/tiny4.onnx")
-}
-
-fn is_trained_model(p: &Path) -> bool {
-    !p.ends_with("tests/fixtures/models/tiny4.onnx")
-}
-
-static ENV: Once = Once::new();
-
-/// Sets the model the plugin loads (read in activate()) once for the whole test binary.
-fn setup_env() -> PathBuf {
-    let model = model_path();
-    ENV.call_once(|| {
-        // SAFETY: set once, before any plugin is loaded, while no other thread reads the environment.
-        unsafe { std::env::set_var("INSTRUMENT_METER_MODEL", &model) };
-    });
-    model
-}
-
-struct Loaded {
-    entry: PluginEntry,
-    host_info: HostInfo,
-}
-
-fn load() -> Loaded {
-    setup_env();
-    let entry = match plugin_path() {
-        // SAFETY: loading a plugin runs its code; it is the plugin under test.
-        Some(path) => unsafe { PluginEntry::load(&path) }
-            .unwrap_or_else(|e| panic!("cannot load {}: {e:?}", path.display())),
-        // The plugin compiled into this test binary (same features, so `assert_process_allocs`
-        // applies): its exported `clap_entry`, exactly what a host finds in the `.clap`.
-        // SAFETY: `clap_entry` is a valid static CLAP entry for the life of the process.
-        None => unsafe {
-            PluginEntry::load_from_raw(
-                &instrument_meter::plugin::clap_entry,
-                c"instrument-meter-in-process",
-            )
-        }
-        .expect("in-process entry"),
-    };
-    let host_info = HostInfo::new(
-        "instrument-meter test host",
-        "Instrument Meter",
-        "https://example.org",
-        "0.1.0",
-    )
-    .unwrap();
-    Loaded { entry, host_info }
-}
-
-fn instantiate(l: &Loaded) -> PluginInstance<TestHost> {
-    PluginInstance::<TestHost>::new(
-        |_| TestShared {
-            callback: AtomicBool::new(false),
-        },
-        |shared| TestMain { _shared: shared },
-        &l.entry,
-        PLUGIN_ID,
-        &l.host_info,
-    )
-    .expect("instantiate plugin")
-}
-
-fn param_id(instance: &mut PluginInstance<TestHost>, name: &str) -> ClapId {
-    let params: PluginParams = instance
-        .plugin_shared_handle()
-        .get_extension()
-        .expect("params extension");
-    let handle = instance.plugin_handle();
-    let mut buf = ParamInfoBuffer::new();
-    for i in 0..params.count(&handle) {
-        let info = params.get_info(&handle, i, &mut buf).unwrap();
-        if info.name == name.as_bytes() {
-            return info.id;
-        }
-    }
-    panic!("no parameter named {name}");
-}
-
-fn param_value(instance: &mut PluginInstance<TestHost>, id: ClapId) -> f64 {
-    let params: PluginParams = instance.plugin_shared_handle().get_extension().unwrap();
-    params.get_value(&instance.plugin_handle(), id).unwrap()
-}
-
-// ----------------------------------------------------------------------------------------- audio
-
-/// Mono music at 44.1 kHz from the fixture, resampled to `rate` with the crate's resampler.
-fn music_at(rate: u32) -> Vec<f32> {
-    let path = Path::new(ROOT).join("tests/fixtures/audio/plugin_cello.flac");
-    let mut reader = instrument_meter::decode::AudioFileReader::open(&path).unwrap();
-    assert_eq!(reader.channels(), 1);
-    let src_rate = reader.sample_rate();
-    let mut mono = Vec::new();
-    while let Some((block, _)) = reader.next_block().unwrap() {
-        mono.extend_from_slice(block);
-    }
-    if rate == src_rate {
-        return mono;
-    }
-    let mut rs =
-        instrument_meter::analysis::resample::StreamResampler::new(src_rate, rate).unwrap();
-    let mut out = Vec::new();
-    rs.push(&mono, &mut |b: &[f32]| out.extend_from_slice(b));
-    rs.finish(&mut |b: &[f32]| out.extend_from_slice(b));
-    out
-}
-
-/// A CC the plugin sent: absolute sample position, channel, controller, value.
-#[derive(Debug, Clone, Copy)]
-struct Cc {
-    pos: u64,
-    channel: u8,
-    cc: u8,
-    value: u8,
-}
+#[path = "common/clap_host.rs"]
+mod clap_host;
+use clap_host::*;
 
 struct RunResult {
     ccs: Vec<Cc>,
@@ -228,116 +47,14 @@ fn run_audio(
     param_events: &[(ClapId, f64)],
     mut between_blocks: impl FnMut(&mut PluginInstance<TestHost>, usize),
 ) -> RunResult {
-    if offline {
-        let render: PluginRender = instance
-            .plugin_shared_handle()
-            .get_extension()
-            .expect("render extension");
-        render
-            .set(&instance.plugin_handle(), RenderMode::Offline)
-            .expect("offline mode");
-    }
-    let config = PluginAudioConfiguration {
-        sample_rate: rate as f64,
-        min_frames_count: 1,
-        max_frames_count: block as u32,
-    };
-    let stopped = instance.activate(|_, _| (), config).expect("activate");
-    let mut processor = stopped.start_processing().expect("start processing");
-
-    let left: Vec<f32> = music.to_vec();
+    let mut stream = Stream::start(instance, rate, block, Layout::StereoSidechain, offline);
     let right: Vec<f32> = music.iter().map(|x| -0.5 * x).collect();
-    let mut in_l = vec![0.0f32; block];
-    let mut in_r = vec![0.0f32; block];
-    let mut sc_l = vec![0.0f32; block];
-    let mut sc_r = vec![0.0f32; block];
-    let mut out_l = vec![0.0f32; block];
-    let mut out_r = vec![0.0f32; block];
-    let mut input_ports = AudioPorts::with_capacity(4, 2);
-    let mut output_ports = AudioPorts::with_capacity(2, 1);
-    let mut out_events = EventBuffer::with_capacity(256);
-    let mut ccs = Vec::new();
-    let mut bit_exact = true;
     let start = Instant::now();
     let mut pos = 0usize;
-    let mut first = true;
-    while pos < left.len() {
-        let n = block.min(left.len() - pos);
-        in_l[..n].copy_from_slice(&left[pos..pos + n]);
-        in_r[..n].copy_from_slice(&right[pos..pos + n]);
-        let in_events_vec: Vec<ParamValueEvent> = if first {
-            param_events
-                .iter()
-                .map(|&(id, v)| ParamValueEvent::new(0, id, Pckn::match_all(), v))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        first = false;
-        let in_events = InputEvents::from_buffer(&in_events_vec);
-        out_events.clear();
-        let mut output_events = OutputEvents::from_buffer(&mut out_events);
-        {
-            let inputs = input_ports.with_input_buffers([
-                AudioPortBuffer {
-                    latency: 0,
-                    channels: AudioPortBufferType::f32_input_only(
-                        [
-                            InputChannel::variable(&mut in_l[..n]),
-                            InputChannel::variable(&mut in_r[..n]),
-                        ]
-                        .into_iter(),
-                    ),
-                },
-                AudioPortBuffer {
-                    latency: 0,
-                    channels: AudioPortBufferType::f32_input_only(
-                        [
-                            InputChannel::constant(&mut sc_l[..n]),
-                            InputChannel::constant(&mut sc_r[..n]),
-                        ]
-                        .into_iter(),
-                    ),
-                },
-            ]);
-            let mut outputs = output_ports.with_output_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_output_only(
-                    [&mut out_l[..n], &mut out_r[..n]].into_iter(),
-                ),
-            }]);
-            processor
-                .process(
-                    &inputs,
-                    &mut outputs,
-                    &in_events,
-                    &mut output_events,
-                    Some(pos as u64),
-                    None,
-                )
-                .expect("process");
-        }
-        // Bit-exact pass-through (compare bits: -0.0 vs 0.0 or NaN payloads would also count).
-        for i in 0..n {
-            if out_l[i].to_bits() != left[pos + i].to_bits()
-                || out_r[i].to_bits() != right[pos + i].to_bits()
-            {
-                bit_exact = false;
-            }
-        }
-        for ev in out_events.iter() {
-            if let Some(midi) = ev.as_event::<MidiEvent>() {
-                let [status, d1, d2] = midi.data();
-                if status & 0xf0 == 0xb0 {
-                    ccs.push(Cc {
-                        pos: (pos as u64) + ev.header().time() as u64,
-                        channel: status & 0x0f,
-                        cc: d1,
-                        value: d2,
-                    });
-                }
-            }
-        }
+    while pos < music.len() {
+        let n = block.min(music.len() - pos);
+        let events = if pos == 0 { param_events } else { &[] };
+        stream.process(&[&music[pos..pos + n], &right[pos..pos + n]], events);
         pos += n;
         between_blocks(instance, pos);
         if pace > 0.0 {
@@ -347,29 +64,15 @@ fn run_audio(
             }
         }
     }
-    let stopped = processor.stop_processing();
-    instance.deactivate(stopped);
+    assert!(stream.bad_events.is_empty(), "{:?}", stream.bad_events);
+    let ccs = std::mem::take(&mut stream.ccs);
+    let bit_exact = stream.bit_exact;
+    stream.stop(instance);
     RunResult {
         ccs,
         bit_exact,
-        frames: left.len(),
+        frames: music.len(),
     }
-}
-
-/// The value of controller `cc` at every position where it was sent.
-fn cc_track(ccs: &[Cc], cc: u8) -> Vec<(u64, u8)> {
-    ccs.iter()
-        .filter(|c| c.cc == cc)
-        .map(|c| (c.pos, c.value))
-        .collect()
-}
-
-fn value_at(track: &[(u64, u8)], pos: u64) -> u8 {
-    track
-        .iter()
-        .take_while(|(p, _)| *p <= pos)
-        .last()
-        .map_or(0, |(_, v)| *v)
 }
 
 fn model_labels(model: &Path) -> Vec<String> {
@@ -576,34 +279,6 @@ fn sample_rate_and_block_size_changes_reinitialise() {
 }
 
 // ---------------------------------------------------------------------------------------- editor
-
-/// A bare X11 top-level window to host the editor.
-fn x11_parent(width: u16, height: u16) -> Option<(x11rb::rust_connection::RustConnection, u32)> {
-    use x11rb::connection::Connection;
-    use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, EventMask, WindowClass};
-    let (conn, screen_num) = x11rb::connect(None).ok()?;
-    let screen = &conn.setup().roots[screen_num];
-    let win = conn.generate_id().ok()?;
-    conn.create_window(
-        x11rb::COPY_DEPTH_FROM_PARENT,
-        win,
-        screen.root,
-        0,
-        0,
-        width,
-        height,
-        0,
-        WindowClass::INPUT_OUTPUT,
-        0,
-        &CreateWindowAux::new()
-            .background_pixel(screen.black_pixel)
-            .event_mask(EventMask::STRUCTURE_NOTIFY),
-    )
-    .ok()?;
-    conn.map_window(win).ok()?;
-    conn.flush().ok()?;
-    Some((conn, win))
-}
 
 #[test]
 fn editor_opens_and_closes_under_x11() {

@@ -211,8 +211,6 @@ impl MeterApp {
         let slow = self.shared.slow();
         let host = self.shared.host_rate.load(Ordering::Relaxed);
         let us = self.shared.inference_us_avg.load();
-        let dropped = self.shared.windows_dropped.load(Ordering::Relaxed);
-        let lost = self.shared.samples_lost.load(Ordering::Relaxed);
         ui.horizontal(|ui| {
             ui.label(RichText::new("Instrument Meter").size(18.0).strong());
             ui.add_space(8.0);
@@ -245,20 +243,13 @@ impl MeterApp {
                     .color(palette::DIM)
                     .size(12.5),
             );
-            let drop_text = format!("dropped windows: {dropped}");
-            if dropped > 0 || lost > 0 {
-                let mut t = drop_text;
-                if lost > 0 {
-                    t.push_str(&format!(" (ring overflow: {lost} samples)"));
-                }
-                ui.label(
-                    RichText::new(format!("{t}: inference is falling behind"))
-                        .color(palette::WARN)
-                        .size(12.5),
-                );
+            let drops = self.shared.drop_status();
+            let color = if drops.falling_behind() {
+                palette::WARN
             } else {
-                ui.label(RichText::new(drop_text).color(palette::DIM).size(12.5));
-            }
+                palette::DIM
+            };
+            ui.label(RichText::new(drops.text()).color(color).size(12.5));
         });
     }
 

@@ -43,9 +43,11 @@ pub struct InstrumentMeter {
 
 impl Default for InstrumentMeter {
     fn default() -> Self {
+        let shared = Arc::new(Shared::default());
+        shared::register(&shared);
         InstrumentMeter {
             params: Arc::new(MeterParams::default()),
-            shared: Arc::new(Shared::default()),
+            shared,
             feeder: None,
             worker: None,
             automation: Automation::default(),
@@ -170,6 +172,7 @@ impl Plugin for InstrumentMeter {
             consumer,
             model,
             rate,
+            config.max_buffer_size as usize,
             offline,
             self.shared.clone(),
             self.params.clone(),

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::model::ModelInfo;
 
@@ -96,6 +96,9 @@ pub struct Shared {
     pub reload_requested: AtomicBool,
     /// Samples of analysed input since activation (worker-side clock for the timeline).
     pub analysed_samples: AtomicU64,
+    /// Test hook: milliseconds the worker sleeps after each inference, to play a model slower than
+    /// real time (tests/plugin_stress.rs sets it through [`live_instances`]). 0 in normal use.
+    pub test_inference_delay_ms: AtomicU32,
     slow: Mutex<Slow>,
 }
 
@@ -116,6 +119,7 @@ impl Default for Shared {
             reset_requested: AtomicBool::new(false),
             reload_requested: AtomicBool::new(false),
             analysed_samples: AtomicU64::new(0),
+            test_inference_delay_ms: AtomicU32::new(0),
             slow: Mutex::new(Slow::default()),
         }
     }
@@ -135,6 +139,14 @@ impl Shared {
         self.detected.store(0, Ordering::Relaxed);
     }
 
+    /// The dropped-windows report the panel shows.
+    pub fn drop_status(&self) -> DropStatus {
+        DropStatus {
+            dropped: self.windows_dropped.load(Ordering::Relaxed),
+            lost_samples: self.samples_lost.load(Ordering::Relaxed),
+        }
+    }
+
     /// Copies the current activations into `out` (GUI and tests); returns the class count.
     pub fn snapshot(&self, out: &mut [f32; MAX_CLASSES]) -> usize {
         let n = self.classes.load(Ordering::Acquire).min(MAX_CLASSES);
@@ -142,5 +154,71 @@ impl Shared {
             *o = a.load();
         }
         n
+    }
+}
+
+/// Windows the worker skipped and samples the ring could not take, as the panel reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropStatus {
+    pub dropped: u64,
+    pub lost_samples: u64,
+}
+
+impl DropStatus {
+    /// Whether the panel shows the warning (anything dropped or lost since activation).
+    pub fn falling_behind(&self) -> bool {
+        self.dropped > 0 || self.lost_samples > 0
+    }
+
+    /// The panel's text.
+    pub fn text(&self) -> String {
+        let mut t = format!("dropped windows: {}", self.dropped);
+        if self.lost_samples > 0 {
+            t.push_str(&format!(" (ring overflow: {} samples)", self.lost_samples));
+        }
+        if self.falling_behind() {
+            t.push_str(": inference is falling behind");
+        }
+        t
+    }
+}
+
+/// Every live plugin instance's shared state, newest last. Lets an in-process test host read what
+/// CLAP does not expose (activations as floats, counters). Main thread only: registered when an
+/// instance is created, never touched by the audio thread.
+static LIVE: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+
+/// Registers a new instance's state (called from the plugin's constructor).
+pub(crate) fn register(shared: &Arc<Shared>) {
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    live.retain(|w| w.strong_count() > 0);
+    live.push(Arc::downgrade(shared));
+}
+
+/// The shared state of every instance alive in this process (this copy of the library), oldest first.
+pub fn live_instances() -> Vec<Arc<Shared>> {
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    live.iter().filter_map(Weak::upgrade).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_status_warns_once_anything_is_dropped() {
+        let sh = Shared::default();
+        assert!(!sh.drop_status().falling_behind());
+        assert_eq!(sh.drop_status().text(), "dropped windows: 0");
+        sh.windows_dropped.store(3, Ordering::Relaxed);
+        assert_eq!(
+            sh.drop_status().text(),
+            "dropped windows: 3: inference is falling behind"
+        );
+        sh.samples_lost.store(512, Ordering::Relaxed);
+        assert_eq!(
+            sh.drop_status().text(),
+            "dropped windows: 3 (ring overflow: 512 samples): inference is falling behind"
+        );
     }
 }

@@ -97,11 +97,14 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the worker. `model` is the loaded model with the path it came from (None: embedded).
+    /// Starts the worker. `model` is the loaded model with the path it came from (None: embedded);
+    /// `max_block` is the host's largest block (frames).
+    #[allow(clippy::too_many_arguments)] // one per activation setting; called from two places
     pub fn spawn(
         consumer: Consumer<f32>,
         model: Option<LoadedModel>,
         host_rate: u32,
+        max_block: usize,
         offline: bool,
         shared: Arc<Shared>,
         params: Arc<MeterParams>,
@@ -111,6 +114,7 @@ impl Worker {
             consumer,
             model,
             host_rate,
+            max_block,
             offline,
             shared,
             params,
@@ -162,6 +166,9 @@ struct WorkerState {
     consumer: Consumer<f32>,
     model: Option<Model>,
     host_rate: u32,
+    /// The host's largest block: one block can bring several hops at once without the worker
+    /// being behind (see `pass`).
+    max_block: usize,
     offline: bool,
     shared: Arc<Shared>,
     params: Arc<MeterParams>,
@@ -174,10 +181,12 @@ struct WorkerState {
 }
 
 impl WorkerState {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         consumer: Consumer<f32>,
         model: Option<LoadedModel>,
         host_rate: u32,
+        max_block: usize,
         offline: bool,
         shared: Arc<Shared>,
         params: Arc<MeterParams>,
@@ -187,6 +196,7 @@ impl WorkerState {
             consumer,
             model: None,
             host_rate,
+            max_block,
             offline,
             shared,
             params,
@@ -345,6 +355,9 @@ impl WorkerState {
         // Input samples per hop: read at most that much at a time so each push completes at most
         // one window, and we can tell whether more audio is already waiting behind it.
         let hop_in = ((hop_s * self.host_rate as f64) as usize).max(64);
+        // Behind real time when more than a host block and a hop wait after a finished window: a
+        // single large block (8192 frames at 8 kHz is four 0.25-s hops) is not a backlog.
+        let behind = hop_in + self.max_block;
         let mut worked = false;
         loop {
             let avail = self.consumer.slots();
@@ -387,7 +400,7 @@ impl WorkerState {
                 continue;
             };
             // Behind real time: a newer window is already waiting in the ring, skip this one.
-            if !self.offline && self.consumer.slots() >= hop_in {
+            if !self.offline && self.consumer.slots() >= behind {
                 self.shared.windows_dropped.fetch_add(1, Ordering::Relaxed);
                 done(&self.shared);
                 continue;
@@ -404,6 +417,10 @@ impl WorkerState {
                     self.shared.classes.store(0, Ordering::Release);
                     done(&self.shared);
                     return true;
+                }
+                let delay = self.shared.test_inference_delay_ms.load(Ordering::Relaxed);
+                if delay > 0 {
+                    std::thread::sleep(Duration::from_millis(delay as u64));
                 }
                 let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
                 self.shared.inference_us.store(us, Ordering::Relaxed);
@@ -444,6 +461,13 @@ fn publish(
 ) -> u64 {
     let mut detected = 0u64;
     for (i, (&p, s)) in probs.iter().zip(smoothed.iter_mut()).enumerate() {
+        // A model that outputs NaN or values outside [0, 1] once must not poison the smoothed
+        // state (NaN would stay forever) or the CCs.
+        let p = if p.is_finite() {
+            p.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let k = if p > *s { attack } else { release };
         *s += k * (p - *s);
         let thr = shared.thresholds[i].load();
@@ -490,6 +514,16 @@ mod tests {
         assert_eq!(smoothing_coef(0.25, 0.0), 1.0);
         let k = smoothing_coef(0.25, 250.0);
         assert!((k - (1.0 - (-1.0f64).exp()) as f32).abs() < 1e-6);
+    }
+
+    #[test]
+    fn non_finite_model_output_does_not_poison_the_activations() {
+        let shared = Shared::default();
+        let mut smoothed = [0.5f32; 4];
+        let probs = [f32::NAN, f32::INFINITY, -3.0, 7.0];
+        publish(&shared, &probs, &mut smoothed, 0, (0.5, 0.5, 0.05), 1.0);
+        assert_eq!(smoothed, [0.25, 0.25, 0.25, 0.75]);
+        assert_eq!(shared.activations[3].load(), 0.75);
     }
 
     #[test]

@@ -3,8 +3,12 @@
 //! plugin by copying the bundle: `libonnxruntime.so.1.31.1` beside the `.clap` and inside the VST3's
 //! `Contents/<arch>-linux/`, where the plugin finds it from its own location (dladdr).
 //! `cargo xtask bundle-ort` only does the copy.
+//! `cargo xtask stress [--valgrind]` runs the plugin's whole fault matrix and load tests
+//! (docs/plugin.md, "Stress tests").
 
 use std::path::{Path, PathBuf};
+
+mod stress;
 
 /// The runtime the project ships (scripts/setup.sh puts it in .setup/onnxruntime/).
 const ORT_FILE: &str = "libonnxruntime.so.1.31.1";
@@ -13,6 +17,7 @@ fn main() -> nice_plug_xtask::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bundle-ort") => return copy_onnxruntime(),
+        Some("stress") => return stress::run(args.iter().any(|a| a == "--valgrind")),
         Some("bundle") => {
             nice_plug_xtask::main()?;
             copy_onnxruntime()?;
