@@ -1,9 +1,15 @@
-//! Downmixing to mono (mean of channels) with non-finite samples replaced by 0.
+//! Downmixing to mono (mean of channels) with non-finite and absurd samples replaced by 0.
 
-/// Replaces NaN and ±Inf by 0 so that one bad sample cannot poison a window's RMS or the model.
+/// Largest sample magnitude analysed: 60 dB over full scale. Float files may exceed ±1; values
+/// far beyond are garbage, and near f32::MAX they overflow the channel sum and the resampler's
+/// FFT to Inf/NaN (rubato then panics: found by fuzzing, tests/fixtures/fuzz/).
+pub const MAX_SAMPLE: f32 = 1000.0;
+
+/// Replaces NaN, ±Inf and samples beyond ±[`MAX_SAMPLE`] by 0 so that one bad sample cannot
+/// poison a window's RMS, the resampler or the model. (One comparison: NaN compares false.)
 #[inline]
 pub fn sanitize(x: f32) -> f32 {
-    if x.is_finite() {
+    if x.abs() <= MAX_SAMPLE {
         x
     } else {
         0.0
@@ -73,6 +79,18 @@ mod tests {
         let mut out = [9.0; 4];
         assert_eq!(downmix_interleaved(&input, 2, &mut out), 4);
         assert_eq!(out, [0.5, 0.25, 0.0, 0.25]);
+    }
+
+    #[test]
+    fn absurd_samples_are_dropped_and_sums_stay_finite() {
+        assert_eq!(sanitize(-MAX_SAMPLE), -MAX_SAMPLE);
+        assert_eq!(sanitize(1.5), 1.5);
+        assert_eq!(sanitize(1e20), 0.0);
+        // Two huge finite channels used to sum to +Inf.
+        let input = [f32::MAX, f32::MAX, 0.5, 1e30];
+        let mut out = [9.0; 2];
+        downmix_interleaved(&input, 2, &mut out);
+        assert_eq!(out, [0.0, 0.25]);
     }
 
     #[test]

@@ -162,7 +162,7 @@ impl FrontEnd {
         }
     }
 
-    /// Pushes mono samples (non-finite values are replaced by 0).
+    /// Pushes mono samples (non-finite and absurd values are replaced by 0, see `sanitize`).
     pub fn push_mono(&mut self, data: &[f32], sink: &mut impl FnMut(PreparedWindow<'_>)) {
         for block in data.chunks(SCRATCH_FRAMES) {
             for (o, &x) in self.scratch.iter_mut().zip(block) {

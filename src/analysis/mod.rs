@@ -1,6 +1,6 @@
 //! The analysis core shared by the CLI and the plugin.
 //!
-//! Pipeline (docs/model-contract.md): downmix to mono (non-finite → 0) → resample to the model
+//! Pipeline (docs/model-contract.md): downmix to mono (non-finite or beyond ±1000 → 0) → resample to the model
 //! rate → a window every hop → silence floor → normalise → model → per-window probabilities →
 //! clip score (mean) → detection (per-class thresholds).
 

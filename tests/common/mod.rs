@@ -89,3 +89,81 @@ impl Lcg {
         self.next() % n
     }
 }
+
+/// Writes a 16-bit PCM WAV of `seconds` of [`tones`] to `w` without holding it in memory: one
+/// 2-s period is rendered once and repeated (the analysis still sees every sample).
+pub fn stream_wav(
+    w: &mut impl Write,
+    seconds: u64,
+    rate: u32,
+    channels: u16,
+) -> std::io::Result<()> {
+    let frames = seconds * rate as u64;
+    let data_len = frames * channels as u64 * 2;
+    let data_len = u32::try_from(data_len).expect("WAV data must stay under 4 GiB");
+    w.write_all(b"RIFF")?;
+    w.write_all(&(36 + data_len).to_le_bytes())?;
+    w.write_all(b"WAVEfmt ")?;
+    w.write_all(&16u32.to_le_bytes())?;
+    w.write_all(&1u16.to_le_bytes())?;
+    w.write_all(&channels.to_le_bytes())?;
+    w.write_all(&rate.to_le_bytes())?;
+    w.write_all(&(rate * channels as u32 * 2).to_le_bytes())?;
+    w.write_all(&(channels * 2).to_le_bytes())?;
+    w.write_all(&16u16.to_le_bytes())?;
+    w.write_all(b"data")?;
+    w.write_all(&data_len.to_le_bytes())?;
+    let period: Vec<u8> = tones(2.0, rate, channels as usize)
+        .iter()
+        .flat_map(|&x| ((x.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
+        .collect();
+    let mut left = data_len as usize;
+    while left > 0 {
+        let n = left.min(period.len());
+        w.write_all(&period[..n])?;
+        left -= n;
+    }
+    w.flush()
+}
+
+/// `instrument-meter analyze` of `seconds` of audio streamed through a pipe (`/dev/stdin`).
+/// Returns the output and the process's peak resident memory in KiB (its own VmHWM).
+pub fn analyze_streamed(
+    bin: &Path,
+    model: &Path,
+    seconds: u64,
+    rate: u32,
+    channels: u16,
+    extra: &[&str],
+) -> (std::process::Output, u64) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin)
+        .env("INSTRUMENT_METER_REPORT_PEAK_MEM", "1")
+        .arg("analyze")
+        .arg("--model")
+        .arg(model)
+        .args(extra)
+        .arg("/dev/stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut stdin = std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().unwrap());
+    let writer = std::thread::spawn(move || stream_wav(&mut stdin, seconds, rate, channels));
+    let out = child.wait_with_output().unwrap();
+    writer
+        .join()
+        .unwrap()
+        .expect("the analyser reads the whole stream");
+    let peak = reported_peak_kib(&out);
+    (out, peak)
+}
+
+/// The peak memory a binary run with `INSTRUMENT_METER_REPORT_PEAK_MEM` printed to stderr, KiB.
+pub fn reported_peak_kib(out: &std::process::Output) -> u64 {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_memory_kib=")?.parse().ok())
+        .expect("the binary reports its peak memory")
+}
