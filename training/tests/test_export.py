@@ -77,3 +77,34 @@ def test_export_refuses_on_parity_failure(fake_irmas, cache_dir, tmp_path, monke
         export(run, tmp_path / "bad.onnx")
     assert not (tmp_path / "bad.onnx").exists()
     assert list(tmp_path.iterdir()) == [tmp_path / "run"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_conv1d_to_conv2d_keeps_results(arch, tmp_path):
+    """The 2-D rewrite export applies gives the same probabilities as the plain 1-D graph, for
+    every architecture (those with recurrent layers or mel front ends keep them 3-D)."""
+    import torch
+
+    from instrument_meter_training.conv2d import conv1d_to_conv2d
+    from instrument_meter_training.models import WithSigmoid, build_model
+
+    net = WithSigmoid([build_model(arch, 11)]).eval()
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(
+        net, (torch.randn(2, 1, 22050),), str(path), input_names=["audio"], output_names=["probs"],
+        dynamic_axes={"audio": {0: "batch"}, "probs": {0: "batch"}}, opset_version=17, dynamo=False,
+    )  # fmt: skip
+    plain = onnx.load(str(path))
+    lifted = conv1d_to_conv2d(plain)
+    before = {i.name: len(i.dims) for i in plain.graph.initializer}
+    n_lifted = sum(before.get(i.name) == 3 and len(i.dims) == 4 for i in lifted.graph.initializer)
+    # melcnn's only 1-D convolution (the mel filterbank) takes its weight from a Constant node.
+    assert (n_lifted > 0) == (arch != "melcnn"), n_lifted
+    onnx.save(lifted, str(tmp_path / "m2.onnx"))
+    x = np.random.default_rng(0).standard_normal((3, 1, 22050)).astype(np.float32)
+    a, b = (
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(["probs"], {"audio": x})[0]
+        for p in (path, tmp_path / "m2.onnx")
+    )
+    assert a.shape == b.shape == (3, 11)
+    assert np.abs(a - b).max() <= 1e-5
