@@ -133,6 +133,12 @@ def main(argv=None) -> int:
     p.add_argument("run_dir")
     p.add_argument("--data", required=True, help="corpus root whose val/ replaces the one the run saw")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--engine",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="run the models with PyTorch or (CPU) ONNX Runtime",
+    )
     p.add_argument("--cache-dir", default=None)
 
     p = sub.add_parser("evaluate", help="evaluate a run's fold models on a test folder")
@@ -149,6 +155,12 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument(
+        "--engine",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="run the models with PyTorch or (CPU) ONNX Runtime, the product's runtime",
+    )
 
     p = sub.add_parser("export", help="export a run to ONNX (model contract)")
     p.add_argument("run_dir")
@@ -191,7 +203,14 @@ def main(argv=None) -> int:
         from .evaluate import evaluate, load_config, metrics_markdown
 
         m = evaluate(
-            args.run_dir, args.test, args.out, args.hop, args.device, args.cache_dir, not args.no_plots
+            args.run_dir,
+            args.test,
+            args.out,
+            args.hop,
+            args.device,
+            args.cache_dir,
+            not args.no_plots,
+            args.engine,
         )
         print(metrics_markdown(m, load_config(args.run_dir).label_names))
         return 0
@@ -213,7 +232,7 @@ def main(argv=None) -> int:
     if args.cmd == "revalidate":
         from .train import revalidate
 
-        for r in revalidate(args.run_dir, args.data, args.device, args.cache_dir):
+        for r in revalidate(args.run_dir, args.data, args.device, args.cache_dir, args.engine):
             print(f"fold {r['fold']}: val LRAP {r['device_val']['val_lrap']:.3f} -> {r['val_lrap']:.3f}, "
                   f"F1-macro {r['device_val']['val_f1_macro']:.3f} -> {r['val_f1_macro']:.3f}")  # fmt: skip
         return 0

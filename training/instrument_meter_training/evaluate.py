@@ -45,10 +45,39 @@ def fold_dirs(run_dir: Path) -> list[tuple[int, Path, dict]]:
     return out
 
 
-def load_model(cfg: TrainConfig, fold_dir: Path, device="cpu") -> torch.nn.Module:
+class OnnxRuntimeModel(torch.nn.Module):
+    """A fold model exported in memory and run by ONNX Runtime on the CPU: the runtime the product
+    uses, and ~3x faster than PyTorch's CPU convolutions for these models. Returns logits."""
+
+    def __init__(self, model: torch.nn.Module, window: int, threads: int = 1):
+        super().__init__()
+        import io
+
+        import onnxruntime as ort
+
+        buf = io.BytesIO()
+        with torch.no_grad():
+            torch.onnx.export(
+                model.cpu().eval(), torch.zeros(1, 1, window), buf, input_names=["audio"], output_names=["logits"],
+                dynamic_axes={"audio": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
+            )  # fmt: skip
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        self.session = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {"audio": x.cpu().numpy()})[0])
+
+
+def load_model(cfg: TrainConfig, fold_dir: Path, device="cpu", engine: str = "torch") -> torch.nn.Module:
+    """The fold's best model; ``engine="onnxruntime"`` runs it through ONNX Runtime (CPU)."""
     model = build_model(cfg.arch, len(cfg.labels), cfg.width)
-    ck = torch.load(Path(fold_dir) / "best.pt", map_location=device, weights_only=False)
+    ck = torch.load(Path(fold_dir) / "best.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(ck["model"])
+    if engine == "onnxruntime":
+        return OnnxRuntimeModel(model, cfg.window_samples, max(1, cfg.threads)).eval()
+    if engine != "torch":
+        raise ValueError(f"unknown engine {engine!r} (torch or onnxruntime)")
     return model.to(device).eval()
 
 
@@ -110,7 +139,7 @@ def _aggregate(per_fold: list[dict]) -> dict:
 
 
 def evaluate(run_dir, test_dir, out_dir=None, hop_s: float | None = None, device="auto", cache_dir=None,
-             plots: bool = True) -> dict:  # fmt: skip
+             plots: bool = True, engine: str = "torch") -> dict:  # fmt: skip
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +163,9 @@ def evaluate(run_dir, test_dir, out_dir=None, hop_s: float | None = None, device
     clips = scan_test(test_root, cfg.labels)
     y = np.stack([c.target for c in clips])
     folds = fold_dirs(run_dir)
-    models = [load_model(cfg, d, dev) for _, d, _ in folds]
+    if engine == "onnxruntime":
+        dev = torch.device("cpu")
+    models = [load_model(cfg, d, dev, engine) for _, d, _ in folds]
     hop = int(round(hop_s * cfg.sample_rate)) if hop_s else None
     scores = score_clips(models, [c.path for c in clips], cfg, dev, hop, cache)
     np.savez_compressed(out_dir / "test_scores.npz", scores=scores, targets=y, folds=[k for k, _, _ in folds],

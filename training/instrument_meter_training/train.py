@@ -249,7 +249,7 @@ def _validation_summary(model: nn.Module, val: ValSet, device, fdir: Path) -> di
     }  # fmt: skip
 
 
-def revalidate(run_dir, data, device="auto", cache_dir=None) -> list[dict]:
+def revalidate(run_dir, data, device="auto", cache_dir=None, engine: str = "torch") -> list[dict]:
     """Re-choose every finished fold's thresholds and validation metrics on ``data``'s ``val/``.
 
     For runs trained on a transport copy of the corpus (e.g. lossy-coded audio moved to a GPU
@@ -264,7 +264,7 @@ def revalidate(run_dir, data, device="auto", cache_dir=None) -> list[dict]:
     roots = resolve_data_root(data)
     if roots.val is None or cfg.val_mode == "cv":
         raise SystemExit("revalidate needs a run trained with --val-mode dir and a data root with val/")
-    dev = pick_device(device)
+    dev = torch.device("cpu") if engine == "onnxruntime" else pick_device(device)
     cache = cfg.cache_dir if cache_dir is None else cache_dir
     cache = default_cache_dir() if cache is None else (None if cache == "" else cache)
     vex = scan_training(roots.val, cfg.labels, cfg.group_by)
@@ -288,7 +288,7 @@ def revalidate(run_dir, data, device="auto", cache_dir=None) -> list[dict]:
         before = done.get("device_val") or {key: done.get(key) for key in _VAL_KEYS}
         done = {
             **done,
-            **_validation_summary(load_model(cfg, fdir, dev), val, dev, fdir),
+            **_validation_summary(load_model(cfg, fdir, dev, engine), val, dev, fdir),
             "device_val": before,
         }
         done["revalidated_on"] = str(roots.val)

@@ -106,3 +106,21 @@ def test_corpus_subcommand_guarded(monkeypatch, capsys):
     assert "not available" in capsys.readouterr().err
     # the other subcommands still work without it
     assert cli.main(["models"]) == 0
+
+
+def test_evaluate_through_onnxruntime_matches_torch(trained_run, fake_irmas, cache_dir, tmp_path):
+    """The ONNX Runtime engine scores the test clips as PyTorch does (same metrics, scores ~1e-5)."""
+    import numpy as np
+
+    runs = {}
+    for engine in ("torch", "onnxruntime"):
+        out = tmp_path / engine
+        args = ["evaluate", str(trained_run), "--test", str(fake_irmas[1]), "--cache-dir", str(cache_dir)]
+        assert main([*args, "--out", str(out), "--no-plots", "--engine", engine]) == 0
+        runs[engine] = (
+            json.loads((out / "metrics.json").read_text()),
+            np.load(out / "test_scores.npz")["scores"],
+        )
+    (m_t, s_t), (m_o, s_o) = runs["torch"], runs["onnxruntime"]
+    np.testing.assert_allclose(s_o, s_t, atol=1e-4)
+    assert m_o["honest"]["lrap"]["mean"] == pytest.approx(m_t["honest"]["lrap"]["mean"], abs=1e-3)
