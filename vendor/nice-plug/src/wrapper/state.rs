@@ -179,6 +179,8 @@ pub(crate) unsafe fn deserialize_object<P: Plugin>(
                         );
                     }
                 }
+                // Instrument Meter patch: only read by the debug-build warning below.
+                #[allow(unused_variables)]
                 (param_ptr, param_value) => {
                     #[cfg(debug_assertions)]
                     crate::nice_warn!(
