@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
 use instrument_meter::analysis::{detect, ThresholdOverride};
 use instrument_meter::model::ModelInfo;
@@ -79,12 +80,59 @@ pub fn run(
     failures
 }
 
-fn scores_object(labels: &[String], probs: &[f32]) -> Value {
-    let mut m = Map::new();
-    for (l, &p) in labels.iter().zip(probs) {
-        m.insert(l.clone(), json!(round6(p)));
+/// Class code → probability, as a JSON object in label order.
+struct Scores<'a> {
+    labels: &'a [String],
+    probs: &'a [f32],
+}
+
+impl Serialize for Scores<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.labels.len()))?;
+        for (l, &p) in self.labels.iter().zip(self.probs) {
+            m.serialize_entry(l, &round6(p))?;
+        }
+        m.end()
     }
-    Value::Object(m)
+}
+
+#[derive(Serialize)]
+struct JsonWindow<'a> {
+    start_s: f64,
+    end_s: f64,
+    scores: Scores<'a>,
+}
+
+/// The windows, serialised one by one: a `serde_json::Value` tree of a long file's windows costs
+/// tens of MiB (33 MiB for 1 h with 11 classes), the text itself a few.
+struct JsonWindows<'a> {
+    a: &'a FileAnalysis,
+    labels: &'a [String],
+}
+
+impl Serialize for JsonWindows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.a.windows.iter().map(|w| JsonWindow {
+            start_s: round_time(w.start_s),
+            end_s: round_time(w.end_s),
+            scores: Scores {
+                labels: self.labels,
+                probs: &w.probs,
+            },
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    file: String,
+    duration_s: f64,
+    sample_rate: u32,
+    model: String,
+    labels: &'a [String],
+    scores: Scores<'a>,
+    detected: Vec<&'a String>,
+    windows: JsonWindows<'a>,
 }
 
 /// Six decimals keep the JSON short and are far below any meaningful difference.
@@ -97,32 +145,28 @@ fn round_time(t: f64) -> f64 {
 }
 
 pub fn json_line(a: &FileAnalysis, info: &ModelInfo, thresholds: &[f32]) -> String {
-    let detected: Vec<&String> = detect(&a.scores, thresholds)
-        .into_iter()
-        .map(|i| &info.labels[i])
-        .collect();
-    let windows: Vec<Value> = a
-        .windows
-        .iter()
-        .map(|w| {
-            json!({
-                "start_s": round_time(w.start_s),
-                "end_s": round_time(w.end_s),
-                "scores": scores_object(&info.labels, &w.probs),
-            })
-        })
-        .collect();
-    let v = json!({
-        "file": a.path.display().to_string(),
-        "duration_s": round_time(a.duration_s),
-        "sample_rate": a.sample_rate,
-        "model": info.display_name(),
-        "labels": info.labels,
-        "scores": scores_object(&info.labels, &a.scores),
-        "detected": detected,
-        "windows": windows,
-    });
-    format!("{v}\n")
+    let line = JsonLine {
+        file: a.path.display().to_string(),
+        duration_s: round_time(a.duration_s),
+        sample_rate: a.sample_rate,
+        model: info.display_name(),
+        labels: &info.labels,
+        scores: Scores {
+            labels: &info.labels,
+            probs: &a.scores,
+        },
+        detected: detect(&a.scores, thresholds)
+            .into_iter()
+            .map(|i| &info.labels[i])
+            .collect(),
+        windows: JsonWindows {
+            a,
+            labels: &info.labels,
+        },
+    };
+    let mut text = serde_json::to_string(&line).expect("plain data serialises");
+    text.push('\n');
+    text
 }
 
 fn csv_field(s: &str) -> String {

@@ -202,10 +202,11 @@ impl ModelInfo {
                         labels: labels.len(),
                     });
                 }
+                // Checked as f32, the type used: 0.9999999999 or 1e-50 round to 1 or 0 there.
                 if let Some((i, v)) = values
                     .iter()
                     .enumerate()
-                    .find(|(_, v)| !(v.is_finite() && **v > 0.0 && **v < 1.0))
+                    .find(|(_, v)| !(**v as f32 > 0.0 && (**v as f32) < 1.0))
                 {
                     return Err(bad(
                         "thresholds",
@@ -345,6 +346,15 @@ mod tests {
         assert_eq!(bad_key(with("thresholds", "[0.5, 1.0, 0.5]")), "thresholds");
         assert_eq!(bad_key(with("thresholds", "[0.5, 0.0, 0.5]")), "thresholds");
         assert_eq!(bad_key(with("thresholds", "0.5")), "thresholds");
+        // Inside (0, 1) as f64 but not as the f32 the detector compares with.
+        assert_eq!(
+            bad_key(with("thresholds", "[0.5, 0.9999999999, 0.5]")),
+            "thresholds"
+        );
+        assert_eq!(
+            bad_key(with("thresholds", "[0.5, 1e-50, 0.5]")),
+            "thresholds"
+        );
         assert_eq!(bad_key(with("contract_version", "2")), "contract_version");
     }
 
