@@ -3,8 +3,9 @@
 //! 1. bundles the plugin (release);
 //! 2. `tests/plugin_stress.rs` with `INSTRUMENT_METER_STRESS=full` (the whole fault matrix: 7 rates
 //!    × 7 block plans × mono/stereo × 8 signals), the allocation guard on, under Xvfb when there is
-//!    no display, 20 unload/reload cycles of the bundle;
-//! 3. the fault matrix again through the bundled `.clap` (dlopen, as a host loads it);
+//!    no display;
+//! 3. the fault matrix again through the bundled `.clap` (dlopen, as a host loads it) and 20
+//!    unload/reload cycles of it;
 //! 4. the VST3 bundle's fault pass in pedalboard (`tests/vst3_pedalboard.py --stress`);
 //! 5. with `--valgrind`: the unload/reload test under valgrind's leak checker (definite leaks
 //!    fail the run).
@@ -66,19 +67,24 @@ pub fn run(valgrind: bool) -> anyhow::Result<()> {
     let mut args: Vec<&str> = TEST.to_vec();
     args.extend(["--", "--nocapture", "--test-threads=1"]);
     check(
-        with_display(&cargo_bin, &args)
-            .env("INSTRUMENT_METER_STRESS", "full")
-            .env("INSTRUMENT_METER_RELOAD_CYCLES", "20"),
+        with_display(&cargo_bin, &args).env("INSTRUMENT_METER_STRESS", "full"),
         "full fault matrix, lifecycle and load (in-process plugin, allocation guard)",
     )?;
     let mut args: Vec<&str> = TEST.to_vec();
-    args.extend(["--", "--nocapture", "--test-threads=1", "fault_matrix"]);
+    args.extend([
+        "--",
+        "--nocapture",
+        "--test-threads=1",
+        "fault_matrix",
+        "plugin_library_unloads_and_reloads",
+    ]);
     check(
         cargo()
             .args(&args)
             .env("INSTRUMENT_METER_STRESS", "full")
+            .env("INSTRUMENT_METER_RELOAD_CYCLES", "20")
             .env("INSTRUMENT_METER_CLAP", &clap),
-        "full fault matrix through the bundled .clap",
+        "full fault matrix and 20 unload/reload cycles through the bundled .clap",
     )?;
     check(
         Command::new(root.join(".venv/bin/python")).args(["tests/vst3_pedalboard.py", "--stress"]),
