@@ -281,7 +281,7 @@ mod tests {
             .map(|i| match i {
                 0 => i16::MIN,
                 1 => i16::MAX,
-                _ => ((i as i32 * 7919) % 65536 - 32768) as i16,
+                _ => ((i * 7919) % 65536 - 32768) as i16,
             })
             .collect();
         let mut wav = Vec::new();
