@@ -1,5 +1,5 @@
 //! Exact 2:1 downsampling (44.1 kHz files into a 22.05 kHz model) with a linear-phase half-band
-//! FIR: about a third of the cost of the general FFT resampler for the commonest input rate.
+//! FIR: about half the cost of the general FFT resampler for the commonest input rate.
 //!
 //! A half-band filter's taps are zero at every even offset from the centre, whose tap is 1/2, so
 //! with `e[i] = x[2i]` and `o[i] = x[2i + 1]` output `k` (centred on input sample `2k`, so there
@@ -9,9 +9,9 @@
 //! y[k] = e[k] / 2 + sum_j g[j] * (o[k + j] + o[k - 1 - j]),   j = 0 .. TAPS
 //! ```
 //!
-//! Both `o` terms are contiguous in `k`, so eight consecutive outputs are computed side by side
+//! Both `o` terms are contiguous in `k`, so `LANES` consecutive outputs are computed side by side
 //! (the compiler vectorises the lanes). Every output uses the same operations in the same order
-//! whether it is computed in a group of eight or alone, so the result does not depend on how
+//! whether it is computed in a group or alone, so the result does not depend on how
 //! the caller splits the stream.
 
 /// Non-zero taps on each side of the centre (filter span `4 * TAPS - 1` input samples).
