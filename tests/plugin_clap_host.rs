@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui, Window as ClapWindow};
+use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui};
 use clack_extensions::state::PluginState;
 use clack_host::prelude::*;
 use clack_host::utils::ClapId;
@@ -303,15 +303,7 @@ fn editor_opens_and_closes_under_x11() {
     let size = gui.get_size(&instance.plugin_handle()).expect("gui size");
     assert!(size.width >= 560 && size.height >= 420, "{size:?}");
     let (conn, parent) = x11_parent(size.width as u16, size.height as u16).expect("X11 connection");
-    // SAFETY: `parent` is a live X11 window owned by this test until after destroy().
-    unsafe {
-        gui.set_parent(
-            &instance.plugin_handle(),
-            ClapWindow::from_x11_handle(parent as _),
-        )
-    }
-    .expect("set parent");
-    gui.show(&instance.plugin_handle()).expect("show");
+    show_editor_in(&gui, &mut instance, parent);
 
     let screenshot = std::env::var_os("INSTRUMENT_METER_SCREENSHOT");
     let rate = 48_000;

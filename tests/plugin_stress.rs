@@ -629,14 +629,7 @@ fn inference_slower_than_real_time_drops_windows_and_never_blocks_audio() {
     let music = music_at(rate);
     let clip = &music[2 * rate as usize..7 * rate as usize];
     let mut s = Stream::start(&mut instance, rate, block, Layout::StereoSidechain, false);
-    let start = Instant::now();
-    for (k, c) in clip.chunks(block).enumerate() {
-        s.process(&[c, c], &[]);
-        let due = Duration::from_secs_f64(((k + 1) * block) as f64 / rate as f64);
-        if let Some(w) = due.checked_sub(start.elapsed()) {
-            std::thread::sleep(w);
-        }
-    }
+    s.process_paced(clip, 2, rate, block, 1.0);
     let drops = state.drop_status();
     let done = state.windows_done.load(Ordering::Acquire);
     let text = drops.text();
@@ -690,14 +683,7 @@ fn large_host_blocks_are_not_a_backlog() {
     let music = music_at(rate);
     let clip = &music[2 * rate as usize..8 * rate as usize];
     let mut s = Stream::start(&mut instance, rate, block, Layout::Mono, false);
-    let start = Instant::now();
-    for (k, c) in clip.chunks(block).enumerate() {
-        s.process(&[c], &[]);
-        let due = Duration::from_secs_f64(((k + 1) * block) as f64 / rate as f64 / 2.0);
-        if let Some(w) = due.checked_sub(start.elapsed()) {
-            std::thread::sleep(w);
-        }
-    }
+    s.process_paced(clip, 1, rate, block, 2.0);
     assert!(wait_for_worker(&state, s.pos));
     let done = state.windows_done.load(Ordering::Acquire);
     let dropped = state.windows_dropped.load(Ordering::Relaxed);
@@ -709,7 +695,7 @@ fn large_host_blocks_are_not_a_backlog() {
 
 #[test]
 fn editor_opens_and_closes_fifty_times() {
-    use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui, Window as ClapWindow};
+    use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui};
     if std::env::var_os("DISPLAY").is_none() {
         eprintln!("SKIPPED: no DISPLAY (run under xvfb-run to test the editor)");
         return;
@@ -732,15 +718,7 @@ fn editor_opens_and_closes_fifty_times() {
     for _ in 0..50 {
         gui.create(&instance.plugin_handle(), config)
             .expect("gui create");
-        // SAFETY: `parent` is a live X11 window owned by this test until after destroy().
-        unsafe {
-            gui.set_parent(
-                &instance.plugin_handle(),
-                ClapWindow::from_x11_handle(parent as _),
-            )
-        }
-        .expect("set parent");
-        gui.show(&instance.plugin_handle()).expect("show");
+        show_editor_in(&gui, &mut instance, parent);
         // Audio keeps flowing while the panel is up (a few frames at the panel's refresh rate).
         for _ in 0..8 {
             let c = &music[pos..pos + 512];

@@ -335,6 +335,28 @@ impl Stream {
 
     /// Processes one block: `planes` (one slice per channel, equal lengths) with `params`
     /// (id, CLAP value) sent at its start.
+    /// Feeds `clip` to every input channel in `block`-frame blocks, paced at `speed` × real time
+    /// (the worker runs against the clock as in a host).
+    pub fn process_paced(
+        &mut self,
+        clip: &[f32],
+        channels: usize,
+        rate: u32,
+        block: usize,
+        speed: f64,
+    ) {
+        let start = std::time::Instant::now();
+        for (k, c) in clip.chunks(block).enumerate() {
+            let planes = vec![c; channels];
+            self.process(&planes, &[]);
+            let due =
+                std::time::Duration::from_secs_f64(((k + 1) * block) as f64 / rate as f64 / speed);
+            if let Some(w) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(w);
+            }
+        }
+    }
+
     pub fn process(&mut self, planes: &[&[f32]], params: &[(ClapId, f64)]) {
         let n = planes[0].len();
         assert_eq!(planes.len(), self.layout.channels());
@@ -515,6 +537,24 @@ pub fn x11_parent(
     conn.map_window(win).ok()?;
     conn.flush().ok()?;
     Some((conn, win))
+}
+
+/// Embeds the created editor in the X11 window `parent` and shows it.
+pub fn show_editor_in(
+    gui: &clack_extensions::gui::PluginGui,
+    instance: &mut PluginInstance<TestHost>,
+    parent: u32,
+) {
+    use clack_extensions::gui::Window as ClapWindow;
+    // SAFETY: `parent` is a live X11 window owned by the caller until after destroy().
+    unsafe {
+        gui.set_parent(
+            &instance.plugin_handle(),
+            ClapWindow::from_x11_handle(parent as _),
+        )
+    }
+    .expect("set parent");
+    gui.show(&instance.plugin_handle()).expect("show");
 }
 
 // ----------------------------------------------------------------------------------- process info

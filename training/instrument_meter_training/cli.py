@@ -77,6 +77,14 @@ def _add_train(sub) -> None:
     )
 
 
+def _add_scoring(p) -> None:
+    """Options of the commands that run fold models over audio (revalidate, evaluate)."""
+    p.add_argument("--device", default="auto")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--engine", choices=("torch", "onnxruntime"), default="torch",
+                   help="run the models with PyTorch or (CPU) ONNX Runtime, the product's runtime")  # fmt: skip
+
+
 def _run_train(args) -> int:
     from .dataset import AugmentConfig
     from .evaluate import load_config
@@ -132,14 +140,7 @@ def main(argv=None) -> int:
     )
     p.add_argument("run_dir")
     p.add_argument("--data", required=True, help="corpus root whose val/ replaces the one the run saw")
-    p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--engine",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="run the models with PyTorch or (CPU) ONNX Runtime",
-    )
-    p.add_argument("--cache-dir", default=None)
+    _add_scoring(p)
 
     p = sub.add_parser("evaluate", help="evaluate a run's fold models on a test folder")
     p.add_argument("run_dir")
@@ -152,15 +153,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--hop", type=float, default=None, help="window hop in seconds (default: 1, non-overlapping)"
     )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--cache-dir", default=None)
+    _add_scoring(p)
     p.add_argument("--no-plots", action="store_true")
-    p.add_argument(
-        "--engine",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="run the models with PyTorch or (CPU) ONNX Runtime, the product's runtime",
-    )
 
     p = sub.add_parser("export", help="export a run to ONNX (model contract)")
     p.add_argument("run_dir")
