@@ -62,6 +62,18 @@ fn instance_with_state(l: &Loaded) -> (PluginInstance<TestHost>, Option<Arc<Shar
     (instance, state)
 }
 
+/// An instance with its shared state, or `None` (after saying so) when the plugin is loaded from
+/// a bundle, whose state this process cannot reach.
+fn in_process_instance(l: &Loaded) -> Option<(PluginInstance<TestHost>, Arc<Shared>)> {
+    match instance_with_state(l) {
+        (instance, Some(state)) => Some((instance, state)),
+        _ => {
+            eprintln!("SKIPPED: needs the in-process plugin");
+            None
+        }
+    }
+}
+
 const RATES: [u32; 7] = [8_000, 22_050, 44_100, 48_000, 88_200, 96_000, 192_000];
 
 /// How the host cuts the stream into blocks.
@@ -471,9 +483,7 @@ fn hundred_activation_cycles_with_rate_changes_and_resets() {
 fn reset_mid_stream_clears_and_recovers() {
     let _serial = serial();
     let loaded = load();
-    let (mut instance, state) = instance_with_state(&loaded);
-    let Some(state) = state else {
-        eprintln!("SKIPPED: needs the in-process plugin");
+    let Some((mut instance, state)) = in_process_instance(&loaded) else {
         return;
     };
     let rate = 48_000;
@@ -614,9 +624,7 @@ fn ort_libraries() -> std::collections::BTreeSet<String> {
 fn inference_slower_than_real_time_drops_windows_and_never_blocks_audio() {
     let _serial = serial();
     let loaded = load();
-    let (mut instance, state) = instance_with_state(&loaded);
-    let Some(state) = state else {
-        eprintln!("SKIPPED: needs the in-process plugin");
+    let Some((mut instance, state)) = in_process_instance(&loaded) else {
         return;
     };
     // Each inference takes 600 ms more on the worker: 2.4× slower than the 0.25-s hop.
@@ -671,9 +679,7 @@ fn inference_slower_than_real_time_drops_windows_and_never_blocks_audio() {
 fn large_host_blocks_are_not_a_backlog() {
     let _serial = serial();
     let loaded = load();
-    let (mut instance, state) = instance_with_state(&loaded);
-    let Some(state) = state else {
-        eprintln!("SKIPPED: needs the in-process plugin");
+    let Some((mut instance, state)) = in_process_instance(&loaded) else {
         return;
     };
     // 8192-frame blocks at 8 kHz bring four 0.25-s hops at once, every 1.02 s (fed at 2× real
