@@ -46,27 +46,22 @@ def fold_dirs(run_dir: Path) -> list[tuple[int, Path, dict]]:
 
 
 class OnnxRuntimeModel(torch.nn.Module):
-    """A fold model exported in memory and run by ONNX Runtime on the CPU: the runtime the product
-    uses, and ~3x faster than PyTorch's CPU convolutions for these models. Returns logits."""
+    """A fold model run by ONNX Runtime on the CPU, in the form ``export`` ships: the product's
+    runtime, and ~3x faster than PyTorch's CPU convolutions for these models. Returns logits."""
 
     def __init__(self, model: torch.nn.Module, window: int, threads: int = 1):
         super().__init__()
-        import io
+        from .export import ort_session
 
-        import onnxruntime as ort
-
-        buf = io.BytesIO()
-        with torch.no_grad():
-            torch.onnx.export(
-                model.cpu().eval(), torch.zeros(1, 1, window), buf, input_names=["audio"], output_names=["logits"],
-                dynamic_axes={"audio": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
-            )  # fmt: skip
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-        self.session = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+        self.session = ort_session(model, window, "logits", threads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.session.run(None, {"audio": x.cpu().numpy()})[0])
+
+
+def scoring_device(device: str, engine: str) -> torch.device:
+    """Where the fold models' inputs and outputs live: ONNX Runtime runs on the CPU."""
+    return torch.device("cpu") if engine == "onnxruntime" else pick_device(device)
 
 
 def load_model(cfg: TrainConfig, fold_dir: Path, device="cpu", engine: str = "torch") -> torch.nn.Module:
@@ -144,7 +139,7 @@ def evaluate(run_dir, test_dir, out_dir=None, hop_s: float | None = None, device
     out_dir = Path(out_dir) if out_dir else run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = load_config(run_dir)
-    dev = pick_device(device)
+    dev = scoring_device(device, engine)
     if dev.type == "cpu":
         torch.set_num_threads(cfg.threads)
     cache = (
@@ -163,8 +158,6 @@ def evaluate(run_dir, test_dir, out_dir=None, hop_s: float | None = None, device
     clips = scan_test(test_root, cfg.labels)
     y = np.stack([c.target for c in clips])
     folds = fold_dirs(run_dir)
-    if engine == "onnxruntime":
-        dev = torch.device("cpu")
     models = [load_model(cfg, d, dev, engine) for _, d, _ in folds]
     hop = int(round(hop_s * cfg.sample_rate)) if hop_s else None
     scores = score_clips(models, [c.path for c in clips], cfg, dev, hop, cache)

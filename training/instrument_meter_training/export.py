@@ -219,25 +219,30 @@ def read_metadata(path) -> dict:
     return {p.key: p.value for p in m.metadata_props}
 
 
-def ort_latency(model: torch.nn.Module, samples: int = 22050, runs: int = 200, threads: int = 1) -> dict:
-    """p50/p99 milliseconds per 1-window inference in onnxruntime (``threads`` intra-op threads)."""
+def ort_session(net: torch.nn.Module, samples: int, output: str = "probs", threads: int = 1):
+    """``net`` exported in memory as ``export`` ships it (1-D convolutions as 2-D ones) and opened
+    in an onnxruntime CPU session with ``threads`` intra-op threads; input ``audio``."""
+    import io
+
     import onnx
     import onnxruntime as ort
 
-    net = WithSigmoid([model]).eval()
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "m.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                net, (torch.randn(1, 1, samples),), str(path), input_names=["audio"], output_names=["probs"],
-                dynamic_axes={"audio": {0: "batch"}, "probs": {0: "batch"}}, opset_version=17, dynamo=False,
-            )  # fmt: skip
-        onnx.save(conv1d_to_conv2d(onnx.load(str(path))), str(path))  # as export() ships it
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer chatter (GRU shape checks, constant folding)
+        torch.onnx.export(
+            net.cpu().eval(), (torch.zeros(1, 1, samples),), buf, input_names=["audio"], output_names=[output],
+            dynamic_axes={"audio": {0: "batch"}, output: {0: "batch"}}, opset_version=17, dynamo=False,
+        )  # fmt: skip
+    model = conv1d_to_conv2d(onnx.load_from_string(buf.getvalue()))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def ort_latency(model: torch.nn.Module, samples: int = 22050, runs: int = 200, threads: int = 1) -> dict:
+    """p50/p99 milliseconds per 1-window inference in onnxruntime (``threads`` intra-op threads)."""
+    sess = ort_session(WithSigmoid([model]), samples, "probs", threads)
     x = np.random.default_rng(0).standard_normal((1, 1, samples)).astype(np.float32)
     for _ in range(10):
         sess.run(["probs"], {"audio": x})

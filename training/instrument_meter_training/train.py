@@ -257,14 +257,14 @@ def revalidate(run_dir, data, device="auto", cache_dir=None, engine: str = "torc
     sees. The same validation clips and mixtures are rebuilt (same files, same seeds); the
     previous figures stay in ``done.json`` under ``device_val``.
     """
-    from .evaluate import load_config, load_model
+    from .evaluate import load_config, load_model, scoring_device
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     roots = resolve_data_root(data)
     if roots.val is None or cfg.val_mode == "cv":
         raise SystemExit("revalidate needs a run trained with --val-mode dir and a data root with val/")
-    dev = torch.device("cpu") if engine == "onnxruntime" else pick_device(device)
+    dev = scoring_device(device, engine)
     cache = cfg.cache_dir if cache_dir is None else cache_dir
     cache = default_cache_dir() if cache is None else (None if cache == "" else cache)
     vex = scan_training(roots.val, cfg.labels, cfg.group_by)
