@@ -49,6 +49,7 @@ class DeviceBatches:
         augment: bool = True,
         sample_rate: int = SAMPLE_RATE,
         storage: torch.dtype = torch.float16,  # halves device memory; ~1e-3 relative precision
+        families: list[str] | None = None,
     ):
         self.device = torch.device(device)
         self.window, self.aug, self.augment = window, aug, augment

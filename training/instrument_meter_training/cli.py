@@ -20,7 +20,7 @@ def _corpus_module():
 def _add_train(sub) -> None:
     from .dataset import AugmentConfig
     from .models import ARCHS
-    from .train import TrainConfig
+    from .runs import TrainConfig
 
     d, a = TrainConfig(), AugmentConfig()
     p = sub.add_parser("train", help="train one architecture with k-fold cross-validation")
@@ -87,8 +87,8 @@ def _add_scoring(p) -> None:
 
 def _run_train(args) -> int:
     from .dataset import AugmentConfig
-    from .evaluate import load_config
-    from .train import TrainConfig, train
+    from .runs import TrainConfig, load_config
+    from .train import train
 
     if args.resume:
         cfg = load_config(args.out)
@@ -194,7 +194,8 @@ def main(argv=None) -> int:
     if args.cmd == "train":
         return _run_train(args)
     if args.cmd == "evaluate":
-        from .evaluate import evaluate, load_config, metrics_markdown
+        from .evaluate import evaluate, metrics_markdown
+        from .runs import load_config
 
         m = evaluate(
             args.run_dir,

@@ -106,6 +106,32 @@ def scan_training(
     return out
 
 
+def family_of(e: Excerpt) -> str:
+    """The recording family of a corpus excerpt: the second bracket of its name
+    (``<score>[<cls>][<family>]<n>__<k>.wav``), ``"?"`` when absent."""
+    return e.tags[0] if e.tags else "?"
+
+
+def read_family_folds(root: str | os.PathLike) -> dict[str, list[str]]:
+    """The LOFO folds of a corpus root: ``pools.json``'s ``"folds": {name: [family, ...]}``, in
+    file order. Test clips of fold ``name`` live under ``<root>/test/<name>/``."""
+    import json
+
+    f = Path(root) / "pools.json"
+    if not f.is_file():
+        raise FileNotFoundError(f'{root} has no pools.json (leave-one-family-out needs its "folds")')
+    folds = json.loads(f.read_text()).get("folds")
+    if not isinstance(folds, dict) or not folds:
+        raise ValueError(f'{f}: no "folds": {{name: [families]}} mapping')
+    seen: dict[str, str] = {}
+    for name, fams in folds.items():
+        for fam in fams:
+            if fam in seen:
+                raise ValueError(f"{f}: family {fam!r} is in folds {seen[fam]!r} and {name!r}")
+            seen[fam] = name
+    return {str(k): [str(x) for x in v] for k, v in folds.items()}
+
+
 def scan_test(root: str | os.PathLike, labels: Sequence[str] = LABELS) -> list[Clip]:
     """Every ``*.wav`` under ``root`` (recursively) with a sibling ``.txt`` of labels."""
     root = Path(root)
@@ -145,13 +171,43 @@ def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(x, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
 
 
+#: Largest sample magnitude analysed (the Rust front end's ``downmix::MAX_SAMPLE``): 60 dB over
+#: full scale; beyond it a sample is garbage (and near f32::MAX it overflows sums and FFTs).
+MAX_SAMPLE = np.float32(1000.0)
+#: Part of the decoded-audio cache key: bumped when ``decode`` changes what it returns.
+DECODE_VERSION = 2
+
+
+def sanitize(x: np.ndarray) -> np.ndarray:
+    """NaN, ±Inf and samples beyond ±``MAX_SAMPLE`` replaced by 0, sample by sample (float32), as
+    the Rust front end's ``downmix::sanitize`` (NaN compares false, so it is dropped too)."""
+    x = np.asarray(x, np.float32)
+    with np.errstate(invalid="ignore"):
+        keep = np.abs(x) <= MAX_SAMPLE
+    return np.where(keep, x, np.float32(0.0)).astype(np.float32, copy=False)
+
+
+def downmix(frames: np.ndarray) -> np.ndarray:
+    """Mono from ``[frames, channels]`` float32 exactly as the Rust ``downmix_interleaved``: every
+    sample sanitised first, then the channel sum times ``1/channels`` (stereo: ``(l + r) * 0.5``),
+    in float32. One bad channel therefore leaves the others' signal, not a zeroed frame."""
+    x = sanitize(np.asarray(frames, np.float32).reshape(len(frames), -1))
+    channels = x.shape[1]
+    if channels == 1:
+        return x[:, 0].copy()
+    acc = x[:, 0].copy()
+    for c in range(1, channels):  # left to right, as the Rust sum
+        acc += x[:, c]
+    return acc * (np.float32(1.0) / np.float32(channels))
+
+
 def decode(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read an audio file: mono mean of channels, non-finite → 0, resampled to ``sample_rate``."""
+    """Read an audio file: sanitised per sample and downmixed as the Rust front end (``downmix``),
+    resampled to ``sample_rate``."""
     import soundfile as sf
 
     x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
-    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+    x = downmix(x)
     return np.ascontiguousarray(_resample(x, int(sr), sample_rate), dtype=np.float32)
 
 
@@ -163,7 +219,9 @@ def load_audio(
         return decode(path, sample_rate)
     p = Path(path).resolve()
     st = p.stat()
-    key = hashlib.sha1(f"{p}|{st.st_size}|{st.st_mtime_ns}|{sample_rate}".encode()).hexdigest()
+    # DECODE_VERSION: decodes cached before the per-sample sanitising (Rust parity) are not reused
+    key = f"{p}|{st.st_size}|{st.st_mtime_ns}|{sample_rate}|{DECODE_VERSION}"
+    key = hashlib.sha1(key.encode()).hexdigest()
     f = Path(cache_dir) / key[:2] / f"{key}.npy"
     if f.is_file():
         try:

@@ -86,8 +86,10 @@ class TrainSet(Dataset):
         seed: int = 0,
         window: int = WINDOW_SAMPLES,
         augment: bool = True,
+        families: list[str] | None = None,
     ):
         self.audio = [fit_length(a, window) if len(a) < window else a for a in audio]
+        self.families = list(families) if families is not None else None
         self.labels = np.asarray(labels, np.int64)
         self.num_classes = num_classes
         self.aug = aug

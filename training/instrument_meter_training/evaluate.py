@@ -15,104 +15,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import torch
 
-from .data import cut_windows, default_cache_dir, load_audio, resolve_data_root, rms, scan_test, silence_floor
-from .dataset import normalize
+from .data import resolve_data_root, scan_test
 from .metrics import global_threshold_sweep, mean_std, summarize
 from .models import build_model, count_macs, count_params, describe
-from .train import TrainConfig, clip_scores, pick_device, predict_windows
+from .ort_runtime import ort_latency
+from .runs import fold_dirs, load_config, load_model
+from .scoring import score_clips, scoring_device
 
 
-def load_config(run_dir: Path) -> TrainConfig:
-    f = Path(run_dir) / "config.json"
-    if not f.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
-    return TrainConfig.from_json(json.loads(f.read_text()))
-
-
-def fold_dirs(run_dir: Path) -> list[tuple[int, Path, dict]]:
-    """Finished folds: (index, folder, done.json)."""
-    out = []
-    for d in sorted(
-        Path(run_dir).glob("fold*"), key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else 1 << 30
-    ):
-        if d.name[4:].isdigit() and (d / "best.pt").is_file() and (d / "done.json").is_file():
-            out.append((int(d.name[4:]), d, json.loads((d / "done.json").read_text())))
-    if not out:
-        raise FileNotFoundError(f"no finished fold (foldK/best.pt + done.json) in {run_dir}")
-    return out
-
-
-class OnnxRuntimeModel(torch.nn.Module):
-    """A fold model run by ONNX Runtime on the CPU, in the form ``export`` ships: the product's
-    runtime, and ~3x faster than PyTorch's CPU convolutions for these models. Returns logits."""
-
-    def __init__(self, model: torch.nn.Module, window: int, threads: int = 1):
-        super().__init__()
-        from .export import ort_session
-
-        self.session = ort_session(model, window, "logits", threads)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(None, {"audio": x.cpu().numpy()})[0])
-
-
-def scoring_device(device: str, engine: str) -> torch.device:
-    """Where the fold models' inputs and outputs live: ONNX Runtime runs on the CPU."""
-    return torch.device("cpu") if engine == "onnxruntime" else pick_device(device)
-
-
-def load_model(cfg: TrainConfig, fold_dir: Path, device="cpu", engine: str = "torch") -> torch.nn.Module:
-    """The fold's best model; ``engine="onnxruntime"`` runs it through ONNX Runtime (CPU)."""
-    model = build_model(cfg.arch, len(cfg.labels), cfg.width)
-    ck = torch.load(Path(fold_dir) / "best.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(ck["model"])
-    if engine == "onnxruntime":
-        return OnnxRuntimeModel(model, cfg.window_samples, max(1, cfg.threads)).eval()
-    if engine != "torch":
-        raise ValueError(f"unknown engine {engine!r} (torch or onnxruntime)")
-    return model.to(device).eval()
-
-
-def score_clips(models, paths, cfg: TrainConfig, device, hop=None, cache_dir=None, chunk_windows: int = 1024):
-    """Clip scores ``[models, clips, classes]``: mean of window probabilities, silent windows 0."""
-    floor = silence_floor()
-    out = np.zeros((len(models), len(paths), len(cfg.labels)), np.float32)
-    buf_w, buf_s, buf_c, first = [], [], [], 0
-
-    def flush(upto):
-        nonlocal buf_w, buf_s, buf_c, first
-        if not buf_w:
-            return
-        w = np.concatenate(buf_w)
-        s = np.concatenate(buf_s)
-        c = np.concatenate(buf_c) - first
-        for m_i, m in enumerate(models):
-            logits = predict_windows(m, w, s, device)
-            probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-            out[m_i, first:upto] = clip_scores(probs, c, upto - first)
-        buf_w, buf_s, buf_c, first = [], [], [], upto
-
-    from tqdm import tqdm
-
-    n_buf = 0
-    for j, p in enumerate(tqdm(paths, desc="test clips", leave=False, disable=len(paths) < 50)):
-        x = load_audio(p, cfg.sample_rate, cache_dir)
-        w = cut_windows(x, cfg.window_samples, hop)
-        buf_s.append(rms(w, axis=-1) < floor)
-        buf_w.append(normalize(w, cfg.augment.normalize))
-        buf_c.append(np.full(len(w), j))
-        n_buf += len(w)
-        if n_buf >= chunk_windows:
-            flush(j + 1)
-            n_buf = 0
-    flush(len(paths))
-    return out
-
-
-def _protocols(y: np.ndarray, s: np.ndarray, thresholds) -> dict:
+def test_metrics(y: np.ndarray, s: np.ndarray, thresholds) -> dict:
     honest = summarize(y, s, np.clip(thresholds, 0.01, 0.99))
     t = global_threshold_sweep(y, s)
     paper = summarize(y, s, t)
@@ -142,12 +57,7 @@ def evaluate(run_dir, test_dir, out_dir=None, hop_s: float | None = None, device
     dev = scoring_device(device, engine)
     if dev.type == "cpu":
         torch.set_num_threads(cfg.threads)
-    cache = (
-        cache_dir
-        if cache_dir is not None
-        else (cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir())
-    )
-    cache = None if cache == "" else cache
+    cache = cfg.cache(cache_dir)
     if test_dir is None:
         test_dir = resolve_data_root(cfg.data).test
         if test_dir is None:
@@ -166,13 +76,13 @@ def evaluate(run_dir, test_dir, out_dir=None, hop_s: float | None = None, device
 
     per_fold = []
     for (k, _, done), s in zip(folds, scores):
-        r = {"fold": k, **_protocols(y, s, np.array(done["thresholds"]))}
+        r = {"fold": k, **test_metrics(y, s, np.array(done["thresholds"]))}
         r["validation"] = {
             key: done.get(key) for key in ("val_loss", "val_lrap", "val_f1_micro", "val_f1_macro")
         }
         per_fold.append(r)
     ens_thr = np.mean([d["thresholds"] for _, _, d in folds], axis=0)
-    ensemble = _protocols(y, scores.mean(0), ens_thr)
+    ensemble = test_metrics(y, scores.mean(0), ens_thr)
     model = build_model(cfg.arch, len(cfg.labels), cfg.width)
     metrics = {
         "arch": cfg.arch,
@@ -250,10 +160,8 @@ def metrics_markdown(m: dict, label_names) -> str:
 
 
 def _plt():
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (pyplot needs the backend chosen first)
 
     return plt
 
@@ -345,12 +253,10 @@ def model_table(archs, width: float = 1.0, latency: bool = False) -> str:
         m = build_model(a, 11, width).eval()
         row = f"| `{a}` | {describe(a, width).split(': ', 1)[1]} | {count_params(m):,} | {count_macs(m) / 1e6:.1f} M |"
         if latency:
-            from .export import ort_latency
-
             r = ort_latency(m)
             row += f" {r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms |"
         lines.append(row)
     return "\n".join(lines)
 
 
-__all__ = ["evaluate", "table", "model_table", "load_config", "fold_dirs", "load_model", "score_clips"]
+__all__ = ["evaluate", "table", "model_table", "test_metrics"]

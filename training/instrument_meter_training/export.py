@@ -8,19 +8,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 from . import CONTRACT_VERSION, __version__
-from .conv2d import conv1d_to_conv2d
-from .data import cut_windows, load_audio, resolve_data_root, rms, scan_test, scan_training, silence_floor
-from .dataset import normalize
-from .evaluate import fold_dirs, load_config, load_model
+from .data import load_audio, resolve_data_root, scan_test, scan_training
 from .models import WithSigmoid, count_macs, count_params, describe
+from .ort_runtime import parity, to_onnx
+from .runs import fold_dirs, load_config, load_model
+from .scoring import prepared_windows
 
 
 class ExportError(RuntimeError):
@@ -28,13 +27,11 @@ class ExportError(RuntimeError):
 
 
 def _parity_windows(cfg, files, max_windows: int = 16, cache_dir=None) -> np.ndarray:
-    floor = silence_floor()
     out = []
     for f in files:
-        x = load_audio(f, cfg.sample_rate, cache_dir)
-        w = cut_windows(x, cfg.window_samples)
-        w = w[rms(w, axis=-1) >= floor]
-        out.extend(normalize(w, cfg.augment.normalize)[:2])
+        w, silent = prepared_windows(load_audio(f, cfg.sample_rate, cache_dir), cfg.window_samples, None,
+                                     cfg.augment.normalize)  # fmt: skip
+        out.extend(w[~silent][:2])
         if len(out) >= max_windows:
             break
     if not out:
@@ -66,6 +63,22 @@ def _val_mode(run_dir: Path, cfg) -> str:
     return {"cv": f"{cfg.folds}-fold CV", "dir": "val/ folder"}.get(mode, mode)
 
 
+def _lofo_thresholds(lofo_dir: Path, cfg, meta_metrics: dict) -> np.ndarray:
+    """The out-of-family thresholds of a LOFO run (``lofo.json``), and its mean metrics put into
+    ``meta_metrics["lofo"]``: a product model trained on every family ships what LOFO measured."""
+    f = lofo_dir / "lofo.json"
+    if not f.is_file():
+        raise ExportError(f"--thresholds-from {lofo_dir}: no lofo.json (run `instrument-meter-train lofo`)")
+    lofo = json.loads(f.read_text())
+    if list(lofo["labels"]) != list(cfg.labels):
+        raise ExportError(f"{f}: labels {lofo['labels']} differ from the model's {cfg.labels}")
+    meta_metrics["lofo"] = {
+        "run": str(lofo_dir), "arch": lofo["arch"], "folds": [r["name"] for r in lofo["folds"]],
+        "mean": lofo["mean"], "threshold_rule": lofo["calibration"]["rule"],
+    }  # fmt: skip
+    return np.clip(np.asarray(lofo["calibration"]["thresholds"], np.float64), 0.01, 0.99)
+
+
 def export(
     run_dir,
     out,
@@ -78,9 +91,8 @@ def export(
     opset: int = 17,
     tolerance: float = 1e-4,
     cache_dir=None,
+    thresholds_from=None,
 ) -> dict:
-    import onnx
-
     run_dir, out = Path(run_dir), Path(out)
     if opset < 17:
         raise ExportError("the model contract needs ONNX opset >= 17")
@@ -130,6 +142,8 @@ def export(
             p: {k: metrics[p][k]["mean"] for k in ("lrap", "f1_micro", "f1_macro")}
             for p in ("honest", "paper")
         }
+    if thresholds_from is not None:
+        thresholds = _lofo_thresholds(Path(thresholds_from), cfg, meta_metrics)
     arch = describe(cfg.arch, cfg.width) + (
         f"; ensemble of {len(models)} fold models" if len(models) > 1 else ""
     )
@@ -168,14 +182,7 @@ def export(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmpd:
         tmp = Path(tmpd) / "model.onnx"
-        dummy = torch.from_numpy(x[:2])
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer chatter (GRU shape checks, constant folding)
-            torch.onnx.export(
-                net, (dummy,), str(tmp), input_names=["audio"], output_names=["probs"],
-                dynamic_axes={"audio": {0: "batch"}, "probs": {0: "batch"}}, opset_version=opset, dynamo=False,
-            )  # fmt: skip
-        m = conv1d_to_conv2d(onnx.load(str(tmp)))  # faster ONNX Runtime kernels, same results
+        m = to_onnx(net, torch.from_numpy(x[:2]), "probs", opset)
         del m.metadata_props[:]
         for k, v in props.items():
             e = m.metadata_props.add()
@@ -192,63 +199,6 @@ def export(
     return {"path": str(out), "max_abs_diff": diff, "parity_windows": len(x), "metadata": props}
 
 
-def parity(net: torch.nn.Module, onnx_path, x: np.ndarray) -> float:
-    """Max abs difference between PyTorch and onnxruntime probabilities, over the whole batch and
-    each window alone (batch 1)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        ref = net(torch.from_numpy(x)).numpy()
-    got = sess.run(["probs"], {"audio": x})[0]
-    if got.shape != ref.shape:
-        return float("inf")
-    diff = float(np.max(np.abs(got - ref)))
-    for i in range(min(len(x), 4)):
-        one = sess.run(["probs"], {"audio": x[i : i + 1]})[0]
-        diff = max(diff, float(np.max(np.abs(one - ref[i : i + 1]))))
-    return diff
-
-
 def read_metadata(path) -> dict:
-    import onnx
-
     m = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in m.metadata_props}
-
-
-def ort_session(net: torch.nn.Module, samples: int, output: str = "probs", threads: int = 1):
-    """``net`` exported in memory as ``export`` ships it (1-D convolutions as 2-D ones) and opened
-    in an onnxruntime CPU session with ``threads`` intra-op threads; input ``audio``."""
-    import io
-
-    import onnx
-    import onnxruntime as ort
-
-    buf = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer chatter (GRU shape checks, constant folding)
-        torch.onnx.export(
-            net.cpu().eval(), (torch.zeros(1, 1, samples),), buf, input_names=["audio"], output_names=[output],
-            dynamic_axes={"audio": {0: "batch"}, output: {0: "batch"}}, opset_version=17, dynamo=False,
-        )  # fmt: skip
-    model = conv1d_to_conv2d(onnx.load_from_string(buf.getvalue()))
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-
-
-def ort_latency(model: torch.nn.Module, samples: int = 22050, runs: int = 200, threads: int = 1) -> dict:
-    """p50/p99 milliseconds per 1-window inference in onnxruntime (``threads`` intra-op threads)."""
-    sess = ort_session(WithSigmoid([model]), samples, "probs", threads)
-    x = np.random.default_rng(0).standard_normal((1, 1, samples)).astype(np.float32)
-    for _ in range(10):
-        sess.run(["probs"], {"audio": x})
-    t = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        sess.run(["probs"], {"audio": x})
-        t.append((time.perf_counter() - t0) * 1e3)
-    return {"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99))}

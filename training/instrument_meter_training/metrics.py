@@ -1,63 +1,58 @@
-"""Multi-label metrics implemented here (numpy only) and tested against scikit-learn.
+"""Multi-label metrics through scikit-learn, and the choice of thresholds.
 
-- ``lrap``: label ranking average precision, exactly sklearn's
-  ``label_ranking_average_precision_score`` (ties ranked pessimistically; a sample with no or
-  all labels relevant scores 1).
-- ``f1_scores``: micro, macro and per-class F1 with sklearn's ``zero_division=0`` convention.
-- threshold choice: per class on validation data (honest), or one global threshold swept on the
-  test set (the protocol of the 2020 code, reported as "paper").
+- ``lrap``: sklearn's ``label_ranking_average_precision_score``.
+- ``f1_scores``: sklearn's micro, macro and per-class F1 with ``zero_division=0``.
+- thresholds: per class on validation data (honest), one global threshold swept on the test set
+  (the protocol of the 2020 code, reported as "paper"), or calibrated out of family with
+  shrinkage toward one global threshold (``calibrated_thresholds``, for LOFO runs).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import f1_score, label_ranking_average_precision_score
 
 THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
+#: Prior strength of the calibration's shrinkage: a class with this many positives gets half its
+#: own best threshold and half the global one.
+SHRINK_POSITIVES = 20.0
 
 
 def lrap(y_true: np.ndarray, y_score: np.ndarray) -> float:
     y_true = np.asarray(y_true) > 0
-    s = np.asarray(y_score, np.float64)
-    n, k = y_true.shape
-    if n == 0:
+    if len(y_true) == 0:
         return float("nan")
-    # ge[i, j, l] = score of label l >= score of label j (for sample i)
-    ge = s[:, None, :] >= s[:, :, None]
-    rank = ge.sum(axis=2)  # rank of j among all labels (ties: max)
-    rel_rank = (ge & y_true[:, None, :]).sum(axis=2)  # relevant labels ranked at or above j
-    n_rel = y_true.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per = np.where(y_true, rel_rank / rank, 0.0).sum(axis=1) / n_rel
-    per = np.where((n_rel == 0) | (n_rel == k), 1.0, per)
-    return float(per.mean())
-
-
-def _counts(y_true: np.ndarray, y_pred: np.ndarray):
-    t = np.asarray(y_true) > 0
-    p = np.asarray(y_pred) > 0
-    tp = (t & p).sum(axis=0).astype(np.float64)
-    fp = (~t & p).sum(axis=0).astype(np.float64)
-    fn = (t & ~p).sum(axis=0).astype(np.float64)
-    return tp, fp, fn
-
-
-def _f1(tp, fp, fn):
-    den = 2 * tp + fp + fn
-    return np.divide(2 * tp, den, out=np.zeros_like(np.asarray(den, np.float64)), where=den > 0)
+    return float(label_ranking_average_precision_score(y_true.astype(int), np.asarray(y_score, np.float64)))
 
 
 def f1_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    tp, fp, fn = _counts(y_true, y_pred)
-    per = _f1(tp, fp, fn)
+    t = (np.asarray(y_true) > 0).astype(int)
+    p = (np.asarray(y_pred) > 0).astype(int)
+    if t.ndim == 2 and t.shape[1] == 1:  # one class: sklearn would read a binary column
+        t, p = np.hstack([t, np.zeros_like(t)]), np.hstack([p, np.zeros_like(p)])
+        per = f1_score(t, p, average=None, zero_division=0)[:1]
+    else:
+        per = f1_score(t, p, average=None, zero_division=0)
     return {
-        "f1_micro": float(_f1(tp.sum(), fp.sum(), fn.sum())),
-        "f1_macro": float(per.mean()),
+        "f1_micro": float(f1_score(t, p, average="micro", zero_division=0)),
+        "f1_macro": float(np.mean(per)),
         "f1_per_class": [float(v) for v in per],
     }
 
 
 def binarize(y_score: np.ndarray, thresholds) -> np.ndarray:
     return (np.asarray(y_score) >= np.asarray(thresholds, np.float64)).astype(np.int8)
+
+
+def _f1_grid(t: np.ndarray, s: np.ndarray, grid) -> np.ndarray:
+    """F1 of one class at every grid threshold (counts vectorised over the grid; the same
+    definition as sklearn's binary F1 with ``zero_division=0``, tested)."""
+    pred = s[:, None] >= grid[None, :]
+    tp = (pred & t[:, None]).sum(0).astype(float)
+    fp = (pred & ~t[:, None]).sum(0).astype(float)
+    fn = (~pred & t[:, None]).sum(0).astype(float)
+    den = 2 * tp + fp + fn
+    return np.divide(2 * tp, den, out=np.zeros_like(den), where=den > 0)
 
 
 def per_class_thresholds(y_true: np.ndarray, y_score: np.ndarray, grid=THRESHOLD_GRID, default: float = 0.5):
@@ -71,11 +66,7 @@ def per_class_thresholds(y_true: np.ndarray, y_score: np.ndarray, grid=THRESHOLD
         if not t.any():
             out.append(default)
             continue
-        pred = y_score[:, c][:, None] >= grid[None, :]
-        tp = (pred & t[:, None]).sum(0)
-        fp = (pred & ~t[:, None]).sum(0)
-        fn = (~pred & t[:, None]).sum(0)
-        f = _f1(tp.astype(float), fp.astype(float), fn.astype(float))
+        f = _f1_grid(t, y_score[:, c], grid)
         best = np.flatnonzero(f >= f.max() - 1e-12)
         out.append(float(grid[best[len(best) // 2]]))
     return np.array(out, np.float64)
@@ -89,6 +80,24 @@ def global_threshold_sweep(y_true: np.ndarray, y_score: np.ndarray, grid=THRESHO
         if f > best_f + 1e-12:
             best_t, best_f = float(t), f
     return best_t
+
+
+def calibrated_thresholds(y_true: np.ndarray, y_score: np.ndarray, prior: float = SHRINK_POSITIVES) -> dict:
+    """Per-class thresholds from pooled out-of-family predictions, shrunk toward one global one.
+
+    ``g`` is the single threshold maximising F1-micro over every class; ``t_c`` the threshold
+    maximising class c's F1; with ``n_c`` positives of class c the result is
+    ``w t_c + (1 - w) g`` with ``w = n_c / (n_c + prior)`` (``g`` alone for a class without
+    positives), clipped to [0.01, 0.99]: a class seen rarely keeps near the global threshold.
+    """
+    y = np.asarray(y_true) > 0
+    g = global_threshold_sweep(y, y_score)
+    own = per_class_thresholds(y, y_score, default=g)
+    n = y.sum(axis=0).astype(float)
+    w = n / (n + prior)
+    thr = np.clip(w * own + (1 - w) * g, 0.01, 0.99)
+    return {"thresholds": thr.tolist(), "global": g, "per_class": own.tolist(), "weights": w.tolist(),
+            "positives": n.astype(int).tolist(), "prior": prior}  # fmt: skip
 
 
 def summarize(y_true: np.ndarray, y_score: np.ndarray, thresholds) -> dict:

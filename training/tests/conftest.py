@@ -96,7 +96,7 @@ def make_untrained_run(
     import torch
 
     from instrument_meter_training.models import build_model
-    from instrument_meter_training.train import TrainConfig
+    from instrument_meter_training.runs import TrainConfig
 
     cfg = TrainConfig(data=str(data), arch=arch, folds=folds, cache_dir=str(cache), seed=seed)
     run_dir.mkdir(parents=True, exist_ok=True)

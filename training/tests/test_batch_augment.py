@@ -6,7 +6,8 @@ import torch
 
 from instrument_meter_training.batch_augment import DeviceBatches
 from instrument_meter_training.dataset import AugmentConfig
-from instrument_meter_training.train import TrainConfig, revalidate, train
+from instrument_meter_training.runs import TrainConfig
+from instrument_meter_training.train import revalidate, train
 
 W = 1000  # a short "window" keeps the tests fast; the code is window-agnostic
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from conftest import make_untrained_run
 
-from instrument_meter_training.evaluate import load_config, load_model, score_clips
 from instrument_meter_training.export import export, read_metadata
+from instrument_meter_training.runs import load_config, load_model
+from instrument_meter_training.scoring import score_clips
 
 REPO = Path(__file__).resolve().parents[2]
 CANDIDATES = [

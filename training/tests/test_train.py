@@ -2,7 +2,9 @@ import json
 
 import numpy as np
 
-from instrument_meter_training.train import TrainConfig, bench, clip_scores, train
+from instrument_meter_training.runs import TrainConfig
+from instrument_meter_training.scoring import clip_scores
+from instrument_meter_training.train import bench, train
 
 
 def _cfg(data, cache, out_seed=0, **kw):
