@@ -1,4 +1,4 @@
-"""``instrument-meter-train``: corpus, train, evaluate, export, table, models, bench."""
+"""``instrument-meter-train``: corpus, train, lofo, evaluate, export, revalidate, table, models, bench."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ def _corpus_module():
     return corpus_cli, None
 
 
-def _add_train(sub) -> None:
+def _add_train(sub, name: str = "train") -> None:
     from .dataset import AugmentConfig
     from .models import ARCHS
     from .runs import TrainConfig
 
     d, a = TrainConfig(), AugmentConfig()
-    p = sub.add_parser("train", help="train one architecture with k-fold cross-validation")
+    helps = {"train": "train one architecture with k-fold cross-validation (or on val/)",
+             "lofo": "leave-one-family-out: train, test and calibrate with recording families as folds"}  # fmt: skip
+    p = sub.add_parser(name, help=helps[name])
     p.add_argument("--data", help="training folder (IRMAS-TrainingData) or corpus root with train/ [val/]")
     p.add_argument("--arch", choices=ARCHS, default=d.arch)
     p.add_argument("--width", type=float, default=d.width, help="channel multiplier of the CNNs")
@@ -31,8 +33,15 @@ def _add_train(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
     p.add_argument("--folds", type=int, default=d.folds, help="k of k-fold CV (with --val-mode dir: k seeds)")
     p.add_argument("--fold-index", type=int, default=None, help="train only this fold")
-    p.add_argument("--val-mode", choices=("auto", "cv", "dir"), default=d.val_mode,
-                   help="cv: folds grouped by source; dir: the data root's val/ (auto: dir when val/ exists)")  # fmt: skip
+    if name == "train":
+        p.add_argument("--val-mode", choices=("auto", "cv", "dir", "family"), default=d.val_mode,
+                       help="cv: folds grouped by source; dir: the data root's val/ (auto: dir when val/ "
+                            "exists); family: LOFO folds of pools.json (as the lofo command)")  # fmt: skip
+    else:
+        p.add_argument("--engine", choices=("torch", "onnxruntime"), default="torch",
+                       help="how the fold models score their held-out test clips")  # fmt: skip
+    p.add_argument("--families", default=d.families,
+                   help="recording families (second bracket) to use: 'all' (default) or a comma list")  # fmt: skip
     p.add_argument("--group-by", choices=("source", "pool"), default=d.group_by,
                    help="CV groups: source recording, or recording pool (second bracket; leave-one-pool-out)")  # fmt: skip
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -52,6 +61,22 @@ def _add_train(sub) -> None:
     p.add_argument("--mix-max-sources", type=int, default=a.mix_max_sources)
     p.add_argument("--wave-aug-prob", type=float, default=a.wave_prob, help="gain/polarity/noise probability")
     p.add_argument("--eq-prob", type=float, default=a.eq_prob, help="random EQ / band-limit probability")
+    g = p.add_argument_group("recording-identity augmentation (per source, before mixing; 0 = off)")
+    g.add_argument("--pitch-prob", type=float, default=a.pitch_prob, help="pitch shift by resampling")
+    g.add_argument("--pitch-semitones", type=float, default=a.pitch_semitones, help="shift range (±)")
+    g.add_argument(
+        "--envelope-prob", type=float, default=a.envelope_prob, help="smooth random spectral envelope"
+    )
+    g.add_argument("--envelope-db", type=float, default=a.envelope_db, help="envelope range (± dB)")
+    g.add_argument("--reverb-prob", type=float, default=a.reverb_prob, help="synthetic room reverb")
+    g.add_argument("--compress-prob", type=float, default=a.compress_prob, help="dynamic-range compression")
+    g.add_argument("--distort-prob", type=float, default=a.distort_prob,
+                   help="amp-style distortion of electric-guitar items")  # fmt: skip
+    g.add_argument(
+        "--codec-prob", type=float, default=a.codec_prob, help="low-pass + 8-bit mu-law round trip"
+    )
+    g.add_argument("--cross-family-mix", action="store_true",
+                   help="mixture partners drawn from other recording families than the item")  # fmt: skip
     p.add_argument("--val-mix-fraction", type=float, default=d.val_mix_fraction)
     p.add_argument("--normalization", choices=("rms", "none"), default=a.normalize)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -87,6 +112,7 @@ def _add_scoring(p) -> None:
 
 def _run_train(args) -> int:
     from .dataset import AugmentConfig
+    from .lofo import lofo, lofo_markdown
     from .runs import TrainConfig, load_config
     from .train import train
 
@@ -104,10 +130,13 @@ def _run_train(args) -> int:
         aug = AugmentConfig(
             mix_prob=0.0 if args.no_mix else args.mix_prob, mix_max_sources=args.mix_max_sources,
             wave_prob=args.wave_aug_prob, eq_prob=args.eq_prob, normalize=args.normalization,
+            pitch_prob=args.pitch_prob, pitch_semitones=args.pitch_semitones, envelope_prob=args.envelope_prob,
+            envelope_db=args.envelope_db, reverb_prob=args.reverb_prob, compress_prob=args.compress_prob,
+            distort_prob=args.distort_prob, codec_prob=args.codec_prob, cross_family_mix=args.cross_family_mix,
         )  # fmt: skip
         cfg = TrainConfig(
             data=args.data, arch=args.arch, width=args.width, folds=args.folds, fold_index=args.fold_index,
-            val_mode=args.val_mode, group_by=args.group_by, epochs=args.epochs, batch_size=args.batch_size,
+            val_mode=getattr(args, "val_mode", "family"), group_by=args.group_by, families=args.families, epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, weight_decay=args.weight_decay, patience=args.patience, lr_patience=args.lr_patience,
             lr_factor=args.lr_factor, crop=args.crop, crops_per_excerpt=args.crops_per_excerpt, augment=aug,
             val_mix_fraction=args.val_mix_fraction, seed=args.seed, device=args.device, threads=args.threads,
@@ -115,6 +144,10 @@ def _run_train(args) -> int:
             training_data=args.training_data, batch_augment=args.batch_augment,
             time_budget_min=args.time_budget_min,
         )  # fmt: skip
+    if args.cmd == "lofo":
+        r = lofo(cfg, args.out, resume=args.resume, engine=args.engine)
+        print(lofo_markdown(r, cfg.label_names))
+        return 0
     res = train(cfg, args.out, resume=args.resume)
     for r in res["folds"]:
         if r:
@@ -134,6 +167,7 @@ def main(argv=None) -> int:
         corpus_cli.add_arguments(pc)
 
     _add_train(sub)
+    _add_train(sub, "lofo")
 
     p = sub.add_parser(
         "revalidate", help="recompute a run's validation metrics and thresholds on other audio"
@@ -168,6 +202,8 @@ def main(argv=None) -> int:
     p.add_argument("--training-data", default=None)
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--tolerance", type=float, default=1e-4)
+    p.add_argument("--thresholds-from", default=None, metavar="RUN_LOFO",
+                   help="ship a LOFO run's out-of-family thresholds and its mean metrics (lofo.json)")  # fmt: skip
 
     p = sub.add_parser("table", help="markdown table comparing evaluated runs (paper format)")
     p.add_argument("run_dirs", nargs="+")
@@ -191,7 +227,7 @@ def main(argv=None) -> int:
             print(f"corpus: the corpus builder is not available ({corpus_err})", file=sys.stderr)
             return 2
         return int(corpus_cli.run(args) or 0)
-    if args.cmd == "train":
+    if args.cmd in ("train", "lofo"):
         return _run_train(args)
     if args.cmd == "evaluate":
         from .evaluate import evaluate, metrics_markdown
@@ -216,6 +252,7 @@ def main(argv=None) -> int:
             r = export(
                 args.run_dir, args.out, args.fold, args.ensemble, args.parity_audio, args.model_name,
                 args.model_version, args.training_data, args.opset, args.tolerance,
+                thresholds_from=args.thresholds_from,
             )  # fmt: skip
         except ExportError as e:
             print(f"export refused: {e}", file=sys.stderr)

@@ -28,6 +28,17 @@ class AugmentConfig:
     noise_snr_db: tuple[float, float] = (20.0, 60.0)  # additive white noise SNR range
     eq_prob: float = 0.0  # probability of a random EQ / band-limit (0 disables)
     normalize: str = "rms"  # "rms" or "none"
+    # domain generalisation aimed at recording identity (augment.py), per source, each 0 = off
+    pitch_prob: float = 0.0  # pitch shift by resampling, uniform in ±pitch_semitones
+    pitch_semitones: float = 2.0
+    envelope_prob: float = 0.0  # smooth random spectral envelope (±envelope_db over log frequency)
+    envelope_db: float = 6.0
+    reverb_prob: float = 0.0  # convolution with a synthetic room response (RT60 0.2-1.2 s)
+    compress_prob: float = 0.0  # dynamic-range compression (ratio 2-8, threshold 0-20 dB under RMS)
+    distort_prob: float = 0.0  # amp-style soft clipping, only for the distort_classes items
+    distort_classes: tuple[int, ...] = (4,)  # class indices (default: gel, electric guitar)
+    codec_prob: float = 0.0  # low-pass 3-8 kHz + 8-bit mu-law round trip
+    cross_family_mix: bool = False  # mixture partners from other recording families than the item
 
 
 def random_eq(x: np.ndarray, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -71,3 +71,36 @@ def test_thresholds():
     assert f1_scores(y[:, :1], s[:, :1] >= g)["f1_micro"] == 1.0
     assert global_threshold_sweep(y, s) == pytest.approx(0.41)  # lowest threshold of the best F1 (0.8)
     assert mean_std([1.0, 3.0]) == {"mean": 2.0, "std": 1.0, "n": 2}
+
+
+def test_threshold_search_f1_equals_sklearn():
+    """The vectorised per-threshold F1 of the threshold search is sklearn's binary F1."""
+    from instrument_meter_training.metrics import THRESHOLD_GRID, _f1_grid
+
+    rng = np.random.default_rng(7)
+    t = rng.random(50) < 0.3
+    s = rng.random(50)
+    got = _f1_grid(t, s, THRESHOLD_GRID)
+    want = [f1_score(t, s >= g, zero_division=0) for g in THRESHOLD_GRID]
+    np.testing.assert_allclose(got, want)
+
+
+def test_calibrated_thresholds_shrink_toward_global():
+    from instrument_meter_training.metrics import calibrated_thresholds
+
+    rng = np.random.default_rng(3)
+    n = 400
+    y = np.zeros((n, 3), int)
+    y[:, 0] = rng.random(n) < 0.5  # many positives: close to its own best threshold
+    y[:3, 1] = 1  # three positives: close to the global threshold
+    s = rng.random((n, 3)) * 0.5
+    s[:, 0] += 0.4 * y[:, 0]  # class 0 separable around 0.5..0.9
+    s[:3, 1] = 0.95
+    r = calibrated_thresholds(y, s)
+    g, own, w = r["global"], np.array(r["per_class"]), np.array(r["weights"])
+    assert r["positives"] == [int(y[:, 0].sum()), 3, 0]
+    np.testing.assert_allclose(w, [y[:, 0].sum() / (y[:, 0].sum() + 20), 3 / 23, 0])
+    np.testing.assert_allclose(r["thresholds"], np.clip(w * own + (1 - w) * g, 0.01, 0.99))
+    assert abs(r["thresholds"][0] - own[0]) < abs(r["thresholds"][0] - g)
+    assert abs(r["thresholds"][1] - g) < abs(r["thresholds"][1] - own[1])
+    assert r["thresholds"][2] == pytest.approx(g)  # no positive: the global threshold

@@ -1,0 +1,146 @@
+"""Leave-one-family-out (LOFO): the corpus's recording families are the folds.
+
+``pools.json`` of the corpus root groups the families into folds (``"folds": {name: [family...]}``).
+Fold k trains on the ``train/`` excerpts of every family outside fold k, validates (early stopping,
+in-family thresholds) on the ``val/`` excerpts of those same families, and is tested on the
+polyphonic clips of ``test/<fold k>/``, rendered only from fold k's families.
+
+Three threshold protocols per fold, all reported:
+
+- ``honest``: the fold's per-class thresholds from its validation clips (training families);
+- ``calibrated``: per-class thresholds calibrated out of family (``metrics.calibrated_thresholds``)
+  on the pooled test predictions of the *other* folds, never on the fold's own test clips;
+- ``paper``: one global threshold swept on the fold's own test clips (the 2020 code's protocol).
+
+The thresholds a product model ships (``export --thresholds-from``) are calibrated on the pooled
+test predictions of every fold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import resolve_data_root, scan_test
+from .metrics import SHRINK_POSITIVES, calibrated_thresholds, global_threshold_sweep, mean_std, summarize
+from .runs import TrainConfig, fold_dirs, load_config, load_model
+from .scoring import score_clips, scoring_device
+from .train import train
+
+PROTOCOLS = ("honest", "calibrated", "paper")
+CALIBRATION_RULE = (
+    "per class: the F1-best threshold on the pooled out-of-family test predictions of the LOFO folds, "
+    f"shrunk toward the one F1-micro-best global threshold g: w t_c + (1 - w) g, w = n_c / (n_c + {SHRINK_POSITIVES:g}) "
+    "with n_c the class's positive clips; clipped to [0.01, 0.99]"
+)
+
+
+def lofo(cfg: TrainConfig, run_dir, resume: bool = False, engine: str = "torch") -> dict:
+    """Trains every LOFO fold (or ``cfg.fold_index``), then tests and reports the finished ones."""
+    cfg.val_mode = "family"
+    train(cfg, run_dir, resume)
+    return lofo_report(run_dir, cfg.device, engine)
+
+
+def _fold_test_predictions(cfg: TrainConfig, run_dir: Path, device, engine: str, cache) -> list[dict]:
+    """Each finished fold's model on its held-out test clips (cached in ``fold<k>/test_preds.npz``)."""
+    meta = json.loads((run_dir / "folds.json").read_text())["folds"]
+    roots = resolve_data_root(cfg.data)
+    if roots.test is None:
+        raise FileNotFoundError(f"{cfg.data} has no test/ folder")
+    out = []
+    for k, fdir, done in fold_dirs(run_dir):
+        name = meta[k]["name"]
+        cached = fdir / "test_preds.npz"
+        best_mtime = (fdir / "best.pt").stat().st_mtime
+        if cached.is_file() and cached.stat().st_mtime >= best_mtime:
+            z = np.load(cached)
+            scores, targets = z["scores"], z["targets"]
+        else:
+            clips = scan_test(roots.test / name, cfg.labels)
+            targets = np.stack([c.target for c in clips])
+            model = load_model(cfg, fdir, device, engine)
+            scores = score_clips([model], [c.path for c in clips], cfg, device, None, cache)[0]
+            np.savez_compressed(cached, scores=scores, targets=targets,
+                                paths=np.array([str(c.path) for c in clips]))  # fmt: skip
+        out.append({"fold": k, "name": name, "held_out": meta[k]["held_out_families"], "done": done,
+                    "scores": scores, "targets": targets})  # fmt: skip
+    return out
+
+
+def _fold_row(f: dict, others: list[dict]) -> dict:
+    y, s = f["targets"], f["scores"]
+    row = {"fold": f["fold"], "name": f["name"], "held_out_families": f["held_out"], "n_clips": len(y),
+           "honest": summarize(y, s, np.clip(f["done"]["thresholds"], 0.01, 0.99))}  # fmt: skip
+    if others:  # thresholds from the other folds' out-of-family predictions only
+        cal = calibrated_thresholds(np.concatenate([o["targets"] for o in others]),
+                                    np.concatenate([o["scores"] for o in others]))  # fmt: skip
+        row["calibrated"] = summarize(y, s, cal["thresholds"])
+    t = global_threshold_sweep(y, s)
+    row["paper"] = {**summarize(y, s, t), "threshold": t}
+    return row
+
+
+def _mean(rows: list[dict]) -> dict:
+    out = {}
+    for proto in PROTOCOLS:
+        have = [r[proto] for r in rows if proto in r]
+        if not have:
+            continue
+        m = {k: mean_std([r[k] for r in have]) for k in ("lrap", "f1_micro", "f1_macro")}
+        m["f1_per_class"] = np.mean([r["f1_per_class"] for r in have], axis=0).tolist()
+        out[proto] = m
+    return out
+
+
+def lofo_report(run_dir, device: str = "auto", engine: str = "torch", cache_dir=None) -> dict:
+    """Tests every finished fold on its held-out family, calibrates the thresholds out of family
+    and writes ``lofo.json`` and ``lofo.md``."""
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir)
+    dev = scoring_device(device, engine)
+    if dev.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    preds = _fold_test_predictions(cfg, run_dir, dev, engine, cfg.cache(cache_dir))
+    rows = [_fold_row(f, [o for o in preds if o is not f]) for f in preds]
+    cal = calibrated_thresholds(np.concatenate([f["targets"] for f in preds]),
+                                np.concatenate([f["scores"] for f in preds]))  # fmt: skip
+    report = {
+        "arch": cfg.arch, "data": cfg.data, "labels": list(cfg.labels), "folds": rows, "mean": _mean(rows),
+        "calibration": {**cal, "rule": CALIBRATION_RULE, "clips": int(sum(len(f["targets"]) for f in preds))},
+    }  # fmt: skip
+    (run_dir / "lofo.json").write_text(json.dumps(report, indent=2))
+    (run_dir / "lofo.md").write_text(lofo_markdown(report, cfg.label_names))
+    return report
+
+
+def lofo_markdown(r: dict, label_names) -> str:
+    names = [f["name"] for f in r["folds"]]
+    lines = [f"# LOFO: {r['arch']} on {r['data']}", "",
+             "LRAP / F1-micro / F1-macro (%) per held-out fold and the mean over folds.", "",
+             "| protocol | " + " | ".join(names) + " | mean |", "|---|" + "---|" * (len(names) + 1)]  # fmt: skip
+    for proto in PROTOCOLS:
+        if proto not in r["mean"]:
+            continue
+        cells = [
+            f"{f[proto]['lrap'] * 100:.1f} / {f[proto]['f1_micro'] * 100:.1f} / {f[proto]['f1_macro'] * 100:.1f}"
+            if proto in f else "–"
+            for f in r["folds"]
+        ]  # fmt: skip
+        m = r["mean"][proto]
+        mean = " / ".join(f"{m[k]['mean'] * 100:.1f}" for k in ("lrap", "f1_micro", "f1_macro"))
+        lines.append(f"| {proto} | " + " | ".join(cells) + f" | {mean} |")
+    lines += ["", "Per-instrument F1 % (mean over folds)", "",
+              "| instrument | " + " | ".join(p for p in PROTOCOLS if p in r["mean"]) + " | shipped threshold |",
+              "|---|" + "---|" * (sum(p in r["mean"] for p in PROTOCOLS) + 1)]  # fmt: skip
+    thr = r["calibration"]["thresholds"]
+    for i, name in enumerate(label_names):
+        cells = [f"{r['mean'][p]['f1_per_class'][i] * 100:.1f}" for p in PROTOCOLS if p in r["mean"]]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {thr[i]:.2f} |")
+    lines += ["", "Held out: " + "; ".join(f"{f['name']}: {', '.join(f['held_out_families'])} ({f['n_clips']} clips)"
+                                         for f in r["folds"]),  # fmt: skip
+              "", f"Calibration ({r['calibration']['clips']} pooled clips): {r['calibration']['rule']}."]  # fmt: skip
+    return "\n".join(lines) + "\n"

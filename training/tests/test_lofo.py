@@ -1,0 +1,147 @@
+"""Leave-one-family-out on a tiny synthetic corpus with recording families: fold plans, the CLI
+end to end (train, test, calibrate, report, resume), the product model on every family, and export
+with the LOFO thresholds and metrics."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import tone
+
+from instrument_meter_training import LABELS
+from instrument_meter_training.cli import main
+from instrument_meter_training.data import family_of, read_family_folds, scan_training
+from instrument_meter_training.export import read_metadata
+from instrument_meter_training.runs import TrainConfig
+from instrument_meter_training.train import prepare
+
+CLASSES = (0, 2, 6, 9)  # cel, flu, pia, vio
+FAMILIES = ("fluid", "timgm", "iowa")
+FOLDS = {"A": ["fluid"], "B": ["timgm", "iowa"]}
+FAST = ["--epochs", "1", "--batch-size", "8", "--crops-per-excerpt", "1", "--threads", "2", "--patience", "5"]
+
+
+def family_tone(c: int, fam: int, secs: float, rng) -> np.ndarray:
+    """The class's timbre, coloured by the family (another 'sample set' of the same instrument)."""
+    x = tone(c, secs, 22050, rng)
+    return (0.6 * x + 0.4 * np.roll(x, 7 + 13 * fam) * (-1) ** fam).astype(np.float32)
+
+
+def make_family_corpus(root, seed=0):
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", 2), ("val", 1)):
+        for c in CLASSES:
+            for f, fam in enumerate(FAMILIES):
+                for k in range(n):
+                    d = root / split / LABELS[c]
+                    d.mkdir(parents=True, exist_ok=True)
+                    name = f"s{c}{f}{k}[{LABELS[c]}][{fam}]{k:04d}__1.wav"
+                    sf.write(d / name, family_tone(c, f, 2.0, rng), 22050, subtype="PCM_16")
+    for fold, fams in FOLDS.items():
+        for j in range(3):
+            fam = FAMILIES.index(fams[j % len(fams)])
+            cs = sorted(rng.choice(CLASSES, size=1 + j % 2, replace=False).tolist())
+            x = sum(family_tone(c, fam, 2.5, rng) for c in cs) / len(cs)
+            d = root / "test" / fold
+            d.mkdir(parents=True, exist_ok=True)
+            sf.write(d / f"mix{j}.wav", x, 22050, subtype="PCM_16")
+            (d / f"mix{j}.txt").write_text("".join(f"{LABELS[c]}\n" for c in cs))
+    (root / "pools.json").write_text(json.dumps({"families": list(FAMILIES), "folds": FOLDS}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_family_corpus(tmp_path_factory.mktemp("families"))
+
+
+@pytest.fixture(scope="module")
+def lofo_run(corpus, cache_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("lofo") / "fcn"
+    args = ["lofo", "--data", str(corpus), "--arch", "fcn", "--out", str(run), "--cache-dir", str(cache_dir)]
+    assert main([*args, *FAST]) == 0
+    return run
+
+
+def test_family_of_and_pools(corpus):
+    ex = scan_training(corpus / "train")
+    assert {family_of(e) for e in ex} == set(FAMILIES)
+    assert read_family_folds(corpus) == FOLDS
+
+
+def test_pools_refuse_a_family_in_two_folds(tmp_path):
+    (tmp_path / "pools.json").write_text(json.dumps({"folds": {"A": ["x"], "B": ["x", "y"]}}))
+    with pytest.raises(ValueError, match="'x'"):
+        read_family_folds(tmp_path)
+
+
+def test_family_plans_never_share_a_family(corpus, cache_dir):
+    prep = prepare(TrainConfig(data=str(corpus), val_mode="family", cache_dir=str(cache_dir)))
+    assert prep.mode == "family" and [p.name for p in prep.folds] == ["A", "B"]
+    for plan in prep.folds:
+        train_fams = {prep.families[i] for i in plan.train}
+        val_fams = {prep.val_families[i] for i in plan.val}
+        assert not train_fams & set(plan.held_out) and not val_fams & set(plan.held_out)
+        assert train_fams == val_fams == set(FAMILIES) - set(plan.held_out)
+        # the training audio is exactly the files of the training families
+        want = sorted(
+            str(e.path) for e in scan_training(corpus / "train") if family_of(e) not in plan.held_out
+        )
+        assert sorted(prep.paths[i] for i in plan.train) == want
+
+
+def test_families_option_restricts(corpus, cache_dir):
+    prep = prepare(TrainConfig(data=str(corpus), families="fluid,iowa", folds=1, cache_dir=str(cache_dir)))
+    assert set(prep.families) == {"fluid", "iowa"} and set(prep.val_families) == {"fluid", "iowa"}
+    every = prepare(TrainConfig(data=str(corpus), folds=1, cache_dir=str(cache_dir)))
+    assert set(every.families) == set(FAMILIES) and len(every.audio) == len(CLASSES) * len(FAMILIES) * 2
+
+
+def test_lofo_report(lofo_run):
+    r = json.loads((lofo_run / "lofo.json").read_text())
+    assert [f["name"] for f in r["folds"]] == ["A", "B"]
+    assert [f["held_out_families"] for f in r["folds"]] == [FOLDS["A"], FOLDS["B"]]
+    assert all(f["n_clips"] == 3 for f in r["folds"])
+    for proto in ("honest", "calibrated", "paper"):
+        for k in ("lrap", "f1_micro", "f1_macro"):
+            assert 0 <= r["mean"][proto][k]["mean"] <= 1 and r["mean"][proto][k]["n"] == 2
+        assert len(r["mean"][proto]["f1_per_class"]) == 11
+    cal = r["calibration"]
+    assert len(cal["thresholds"]) == 11 and all(0.01 <= t <= 0.99 for t in cal["thresholds"])
+    assert cal["clips"] == 6 and "shrunk" in cal["rule"]
+    # a class with no positive clip anywhere gets the global threshold
+    absent = [i for i in range(11) if i not in CLASSES]
+    assert all(cal["thresholds"][i] == pytest.approx(cal["global"]) for i in absent)
+    folds = json.loads((lofo_run / "folds.json").read_text())
+    for f in folds["folds"]:
+        assert not set(f["train_families"]) & set(f["held_out_families"])
+    md = (lofo_run / "lofo.md").read_text()
+    assert "| calibrated |" in md and "| A | B | mean |" in md
+
+
+def test_lofo_resume_continues_each_fold(lofo_run, tmp_path, cache_dir):
+    import shutil
+
+    run = tmp_path / "resumed"
+    shutil.copytree(lofo_run, run)
+    assert main(["lofo", "--resume", "--out", str(run), "--epochs", "2", "--threads", "2"]) == 0
+    for k in (0, 1):
+        epochs = [json.loads(x)["epoch"] for x in (run / f"fold{k}" / "log.jsonl").read_text().splitlines()]
+        assert epochs == [0, 1]
+    assert json.loads((run / "lofo.json").read_text())["folds"][1]["name"] == "B"
+
+
+def test_product_model_ships_lofo_thresholds(lofo_run, corpus, cache_dir, tmp_path):
+    final = tmp_path / "final"
+    args = ["train", "--data", str(corpus), "--arch", "fcn", "--folds", "1", "--out", str(final)]
+    assert main([*args, "--cache-dir", str(cache_dir), *FAST]) == 0
+    assert json.loads((final / "folds.json").read_text())["families"] == sorted(FAMILIES)
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(final), "--out", str(out), "--thresholds-from", str(lofo_run)]) == 0
+    meta = read_metadata(out)
+    lofo = json.loads((lofo_run / "lofo.json").read_text())
+    assert json.loads(meta["thresholds"]) == pytest.approx(lofo["calibration"]["thresholds"], abs=1e-4)
+    m = json.loads(meta["metrics"])
+    assert m["lofo"]["mean"]["calibrated"]["lrap"]["mean"] == lofo["mean"]["calibrated"]["lrap"]["mean"]
+    assert m["lofo"]["folds"] == ["A", "B"]
