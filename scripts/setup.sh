@@ -16,6 +16,7 @@ APT_PACKAGES=(fluidsynth libfluidsynth3 fluid-soundfont-gm fluidr3mono-gm-soundf
   timgm6mb-soundfont csound-soundfont mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1
   festival festvox-kallpc16k festvox-us-slt-hts sox libsndfile1 xvfb xauth
   libasound2-dev libjack-jackd2-dev pkg-config valgrind)
+APT_PACKAGES+=(minuet-data)  # GeneralUser GS 1.47 (corpus family "generaluser")
 
 do_apt=1 do_python=1 do_ort=1
 for arg in "$@"; do

@@ -1,8 +1,15 @@
 """Corpus build: plan (score split, per-item seeds), render in worker processes, write the IRMAS
 layout, then the manifest and data card.
 
-Every item draws all its choices from np.random.default_rng((seed, split, class, index)), so files do
-not depend on worker count or order. One FluidSynth instance per worker process.
+Every recording family of pools.json (families.py) trains: each train/val excerpt says which family
+its labelled part came from (`family`, and the second bracket of its file name). Test mixtures are
+rendered per leave-one-family-out fold (`test/<fold>/`): every part of a fold's clip, and every
+unlabelled accompaniment part of an excerpt, comes from the families of the target's fold only, so
+a model trained without a fold never hears its recordings. Drums and bass (never labelled) play
+under excerpts and mixtures as in real music.
+
+Every item draws all its choices from np.random.default_rng((seed, split, class/fold, index)), so
+files do not depend on worker count, order or caches.
 """
 
 from __future__ import annotations
@@ -14,15 +21,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import augment, perform, pools, scores, voice
-from .render import FluidRenderer, PartRender
-from .sources import CLASSES, FONTS, SAMPLE_RATE, range_for
+from . import augment, families, groove, perform, pools, scores
+from .engines import ENGINES, Instrument, Performance
+from .render import Note
+from .sources import CLASSES, SAMPLE_RATE
 
 EXCERPT_S = 3.0
 MIN_ACTIVE_TRAIN = 0.6
 MIN_ACTIVE_LABEL = 0.3
 BURIED_DB = 6.0
 SPLIT_CODE = {"train": 1, "val": 2, "test": 3}
+# Rhythm section: probability and level relative to the target part (excerpts) or the loudest
+# labelled part (mixtures), dB.
+DRUMS_P, DRUMS_DB = 0.5, (-14.0, -4.0)
+BASS_P, BASS_DB = 0.4, (-16.0, -6.0)
+# Every class is band-limited at random (some singers stop near 8 kHz): no bandwidth cue.
+LOWPASS_P, LOWPASS_HZ = 0.65, (3500.0, 11000.0)
 
 
 @dataclass(frozen=True)
@@ -30,15 +44,15 @@ class Scale:
     name: str
     train_per_class: int
     val_per_class: int
-    test_clips: int
+    test_clips_per_fold: int
 
 
 SCALES = {
-    "small": Scale("small", 6, 2, 10),
-    "irmas": Scale("irmas", 600, 100, 1000),
+    "small": Scale("small", 6, 2, 4),
+    "irmas": Scale("irmas", 600, 100, 250),
 }
 
-_W: dict = {}  # per-worker state: renderer, scores, pool sides
+_W: dict = {}  # per-worker state: scores, catalog, output folder
 
 
 def split_scores(all_scores: list[dict], seed: int) -> dict[str, list[dict]]:
@@ -54,42 +68,27 @@ def split_scores(all_scores: list[dict], seed: int) -> dict[str, list[dict]]:
 def _init_worker(ctx: dict) -> None:
     _W.clear()
     _W.update(ctx)
-    _W["renderer"] = FluidRenderer(tuple(FONTS))
 
 
-def _sources_for(side: pools.PoolSide, cls: str):
-    out = [("preset", p) for p in side.presets[cls]]
-    out += [("voice", v) for v in side.voices[cls]]
-    return out
+def _perf_for(inst: Instrument, notes: list[Note], ccs, bends) -> Performance:
+    if ENGINES[inst.engine].monophonic:
+        vel = {n.on: n.vel for n in notes}
+        notes = [Note(on, off, k, vel.get(on, 90)) for on, off, k in perform.monophonic(notes)]
+    return Performance(notes, ccs, bends)
 
 
-def _choose_source(rng, side: pools.PoolSide, cls: str, presets_only: bool = False):
-    presets = [("preset", p) for p in side.presets[cls]]
-    voices = [("voice", v) for v in side.voices[cls]]
-    if voices and not presets_only and rng.random() < 0.5:
-        return voices[int(rng.integers(len(voices)))]
-    return presets[int(rng.integers(len(presets)))]
+def _play(inst: Instrument, win, transpose: int, rng, spq: float, duration: float):
+    """Perform a score window on an instrument: (audio, performance info)."""
+    lo, hi = inst.range
+    notes, ccs, bends, pinfo = perform.performance(
+        win, transpose, rng, inst.cls, spq, lo, hi, strum=inst.cls in ("gac", "gel")
+    )
+    y = ENGINES[inst.engine].render(inst, _perf_for(inst, notes, ccs, bends), duration, rng)
+    return np.asarray(y, np.float64), pinfo
 
 
-def _render_source(kind, src, notes, ccs, bends, duration, rng, cls):
-    if kind == "voice":
-        mono = perform.monophonic(notes)
-        return voice.sing(src.voice, mono, duration, rng)
-    part = PartRender(src.font, src.bank, src.program, notes, ccs, bends)
-    y = _W["renderer"].render_part(part, duration)
-    return y[: int(round(duration * SAMPLE_RATE))]
-
-
-def _source_info(kind, src) -> dict:
-    if kind == "voice":
-        return {"pool": src.pool, "voice": src.voice, "engine": "mbrola"}
-    return {
-        "pool": src.pool,
-        "font": src.font,
-        "font_file": FONTS[src.font].file,
-        "bank": src.bank,
-        "program": src.program,
-    }
+def _source_info(inst: Instrument) -> dict:
+    return {"family": inst.family, "instrument": inst.key, "engine": inst.engine, "label": inst.label}
 
 
 def _tempo(rng):
@@ -104,75 +103,119 @@ def _pick_start(rng, part_notes, length_q, dur_q):
     return float(rng.choice(onsets)) - float(rng.choice([0.0, 0.0, 0.5, 1.0]))
 
 
+def _rhythm_section(rng, score, start_q, dur_q, spq, duration, ref_db, n, p_scale=1.0):
+    """Drums and/or bass under a part (never labelled): (list of scaled audio, manifest info)."""
+    cat: families.Catalog = _W["catalog"]
+    out, info = [], []
+    kits, basses = cat.accompaniment_for("drums"), cat.accompaniment_for("bass")
+    if kits and rng.random() < DRUMS_P * p_scale:
+        kit = kits[int(rng.integers(len(kits)))]
+        notes, style = groove.drum_pattern(rng, spq, duration)
+        y = np.asarray(ENGINES[kit.engine].render(kit, Performance(notes), duration, rng), np.float64)
+        rel = float(rng.uniform(*DRUMS_DB))
+        if augment.rms_db(y[:n]) > -90:
+            out.append(y * 10 ** ((ref_db + rel - augment.rms_db(y[:n])) / 20))
+            info.append({"class": "drums", "style": style, "rel_db": round(rel, 1), **_source_info(kit)})
+    if basses and rng.random() < BASS_P * p_scale:
+        b = basses[int(rng.integers(len(basses)))]
+        notes = groove.bass_line(score, start_q, dur_q, spq, rng, *b.range)
+        if notes:
+            y = np.asarray(ENGINES[b.engine].render(b, Performance(notes), duration, rng), np.float64)
+            rel = float(rng.uniform(*BASS_DB))
+            if augment.rms_db(y[:n]) > -90:
+                out.append(y * 10 ** ((ref_db + rel - augment.rms_db(y[:n])) / 20))
+                info.append({"class": "bass", "rel_db": round(rel, 1), **_source_info(b)})
+    return out, info
+
+
+def _bandlimit(x, rng):
+    info = {}
+    if rng.random() < LOWPASS_P:
+        from scipy import signal
+
+        fc = float(np.exp(rng.uniform(*np.log(LOWPASS_HZ))))
+        x = signal.sosfilt(signal.butter(8, fc, "low", fs=SAMPLE_RATE, output="sos"), x)
+        info["lowpass_hz"] = round(fc)
+    x, a = augment.bandlimit(x, rng, p_low=0.0, p_high=0.3)
+    info.update(a)
+    return x, info
+
+
 def make_excerpt(task) -> dict | None:
-    """One single-label 3-s excerpt (train or val)."""
+    """One single-label 3-s excerpt (train or val) of one family, with unlabelled accompaniment."""
     split, cls, index = task
     seed = _W["seed"]
+    cat: families.Catalog = _W["catalog"]
     ci = CLASSES.index(cls)
     rng = np.random.default_rng((seed, SPLIT_CODE[split], ci, index))
-    side = _W["train_side"]
     split_sc = _W["scores"][split]
     n = int(round(EXCERPT_S * SAMPLE_RATE))
+    dur = EXCERPT_S + 1.0
     for attempt in range(12):
-        kind, src = _choose_source(rng, side, cls)
+        inst = cat.choose(rng, cls)
         score = split_sc[int(rng.integers(len(split_sc)))]
         bpm, spq = _tempo(rng)
         dur_q = EXCERPT_S / spq
         pi = int(rng.integers(len(score["parts"])))
         start_q = max(0.0, _pick_start(rng, score["parts"][pi]["notes"], score["length_q"], dur_q))
-        chordal = kind == "preset" and perform.is_chordal(cls) and rng.random() < 0.6
+        chordal = not ENGINES[inst.engine].monophonic and perform.is_chordal(cls) and rng.random() < 0.6
         used_parts = list(range(len(score["parts"]))) if chordal else [pi]
         win = [
             x for p in used_parts for x in perform.window(score["parts"][p]["notes"], start_q, dur_q + 0.01)
         ]
         if len([x for x in win if x[0] < dur_q]) < 2:
             continue
-        lo, hi = voice.VOICES[src.voice].range if kind == "voice" else range_for(cls, src.program)
+        lo, hi = inst.range
         t = perform.choose_transposition([x[2] for x in win], rng, lo, hi)
-        notes, ccs, bends, pinfo = perform.performance(
-            win, t, rng, cls, spq, lo, hi, strum=cls in ("gac", "gel")
-        )
         try:
-            y = _render_source(kind, src, notes, ccs, bends, EXCERPT_S + 1.0, rng, cls)
-        except voice.VoiceError:
+            y, pinfo = _play(inst, win, t, rng, spq, dur)
+        except RuntimeError as e:  # an engine refused this phrase (e.g. a diphone join): redraw
+            pinfo = {"error": str(e)[:200]}
             continue
         act = augment.active_fraction(y[:n])
         if act < MIN_ACTIVE_TRAIN:
             continue
-        # 0-2 quiet unlabelled accompaniment parts: other parts of the score on other classes
+        mix = y.copy()
+        target_db = augment.rms_db(y[:n])
+        # 0-2 quiet unlabelled parts of the same score, other classes, families of the target's fold
+        fold_fams = cat.fold_families(cat.fold_of(inst.family))
         others = [p for p in range(len(score["parts"])) if p not in used_parts] or [
             p for p in range(len(score["parts"])) if p != pi
         ]
         n_acc = min(len(others), int(rng.choice([0, 1, 2], p=[0.3, 0.4, 0.3])))
         acc_info = []
-        mix = y.astype(np.float64)
-        target_db = augment.rms_db(y[:n])
         for ap in rng.choice(others, size=n_acc, replace=False) if n_acc else []:
-            acls = str(rng.choice([c for c in CLASSES if c != cls]))
-            akind, asrc = _choose_source(rng, side, acls, presets_only=True)
+            choices = [c for c in CLASSES if c != cls and cat.covering(c, fold_fams)]
+            if not choices:
+                break
+            acls = str(rng.choice(choices))
+            ainst = cat.choose(rng, acls, fold_fams)
             awin = perform.window(score["parts"][int(ap)]["notes"], start_q, dur_q + 0.01)
             if not awin:
                 continue
-            alo, ahi = range_for(acls, asrc.program)
+            alo, ahi = ainst.range
             at = t + 12 * round((((alo + ahi) / 2) - np.mean([x[2] for x in awin]) - t) / 12)
-            anotes, accs, abends, _ = perform.performance(
-                awin, at, rng, acls, spq, alo, ahi, strum=acls in ("gac", "gel")
-            )
-            ay = _render_source(akind, asrc, anotes, accs, abends, EXCERPT_S + 1.0, rng, acls)
+            try:
+                ay, _ = _play(ainst, awin, at, rng, spq, dur)
+            except RuntimeError:
+                continue
             if augment.rms_db(ay[:n]) < -90:
                 continue
             rel = float(rng.uniform(-25, -15))
-            g = 10 ** ((target_db + rel - augment.rms_db(ay[:n])) / 20)
-            mix = mix + g * ay
+            mix = mix + ay * 10 ** ((target_db + rel - augment.rms_db(ay[:n])) / 20)
             acc_info.append(
                 {
                     "class": acls,
                     "part": int(ap),
                     "rel_db": round(rel, 1),
                     "transpose": int(at),
-                    **_source_info(akind, asrc),
+                    **_source_info(ainst),
                 }
             )
+        rhythm, rinfo = _rhythm_section(rng, score, start_q, dur_q, spq, dur, target_db, n)
+        for r in rhythm:
+            mix = mix + r
+        acc_info += rinfo
         aug = {}
         if rng.random() < 0.8:
             mix, a = augment.reverb(mix, rng)
@@ -180,22 +223,23 @@ def make_excerpt(task) -> dict | None:
         if rng.random() < 0.7:
             mix, a = augment.eq(mix, rng)
             aug.update(a)
-        mix, a = augment.bandlimit(mix, rng)
+        mix, a = _bandlimit(mix, rng)
         aug.update(a)
         mix = mix[:n]
         mix, a = augment.noise(mix, rng)
         aug.update(a)
         mix, a = augment.level(mix, rng)
         aug.update(a)
-        info = _source_info(kind, src)
-        name = f"{score['id']}[{cls}][{info['pool']}]{index:04d}__{pi + 1}.wav"
+        name = f"{score['id']}[{cls}][{inst.family}]{index:04d}__{pi + 1}.wav"
         rel_path = os.path.join(split, cls, name)
         _write_wav(os.path.join(_W["out"], rel_path), mix)
         return {
             "file": rel_path,
             "split": split,
             "labels": [cls],
-            "source": info,
+            "family": inst.family,
+            "fold": cat.fold_of(inst.family),
+            "source": _source_info(inst),
             "score": score["id"],
             "score_source": score["source"],
             "parts": used_parts,
@@ -212,18 +256,23 @@ def make_excerpt(task) -> dict | None:
     return None
 
 
-def make_test_clip(index: int) -> dict | None:
-    """One polyphonic test clip: 1-5 parts of the same score, each a different instrument."""
+def make_test_clip(task) -> dict | None:
+    """One polyphonic test clip of a fold: 1-4 parts of one score, each a different instrument, every
+    part from the fold's own families; drums and bass at times (unlabelled)."""
+    fold, index = task
     seed = _W["seed"]
-    rng = np.random.default_rng((seed, SPLIT_CODE["test"], index))
-    side = _W["test_side"]
+    cat: families.Catalog = _W["catalog"]
+    fi = sorted(cat.folds).index(fold)
+    rng = np.random.default_rng((seed, SPLIT_CODE["test"], 100 + fi, index))
+    fams = cat.fold_families(fold)
+    avail = [c for c in CLASSES if cat.covering(c, fams)]
     sc = _W["scores"]["test"]
     for attempt in range(12):
         score = sc[int(rng.integers(len(sc)))]
         n_parts = len(score["parts"])
-        k = min(n_parts, int(rng.choice([1, 2, 3, 4, 5], p=[0.1, 0.25, 0.3, 0.25, 0.1])))
+        k = min(n_parts, len(avail), int(rng.choice([1, 2, 3, 4], p=[0.15, 0.3, 0.3, 0.25])))
         part_ids = [int(p) for p in rng.choice(n_parts, size=k, replace=False)]
-        classes = [str(c) for c in rng.choice(CLASSES, size=k, replace=False)]
+        classes = [str(c) for c in rng.choice(avail, size=k, replace=False)]
         duration = float(rng.uniform(5.0, 20.0))
         bpm, spq = _tempo(rng)
         dur_q = duration / spq
@@ -232,34 +281,19 @@ def make_test_clip(index: int) -> dict | None:
         n = int(round(duration * SAMPLE_RATE))
         rendered, infos = [], []
         for p, cls in zip(part_ids, classes):
-            kind, src = _choose_source(rng, side, cls)
+            inst = cat.choose(rng, cls, fams)
             win = perform.window(score["parts"][p]["notes"], start_q, dur_q + 0.01)
-            if kind == "voice":
-                lo, hi = voice.VOICES[src.voice].range
-            else:
-                lo, hi = range_for(cls, src.program)
+            lo, hi = inst.range
+            t, pinfo, y = g, {}, np.zeros(n + SAMPLE_RATE)
             if win:
                 t = g + 12 * round((((lo + hi) / 2) - np.mean([x[2] for x in win]) - g) / 12)
-                notes, ccs, bends, pinfo = perform.performance(
-                    win, t, rng, cls, spq, lo, hi, strum=cls in ("gac", "gel")
-                )
                 try:
-                    y = _render_source(kind, src, notes, ccs, bends, duration + 1.0, rng, cls).astype(
-                        np.float64
-                    )
-                except voice.VoiceError:
-                    t, pinfo, y = g, {"error": "mbrola failed"}, np.zeros(n + SAMPLE_RATE)
-            else:
-                t, pinfo, y = g, {}, np.zeros(n + SAMPLE_RATE)
+                    y, pinfo = _play(inst, win, t, rng, spq, duration + 1.0)
+                except RuntimeError as e:
+                    pinfo = {"error": str(e)[:200]}
             rendered.append(y)
             infos.append(
-                {
-                    "class": cls,
-                    "part": p,
-                    "transpose": int(t),
-                    "performance": pinfo,
-                    **_source_info(kind, src),
-                }
+                {"class": cls, "part": p, "transpose": int(t), "performance": pinfo, **_source_info(inst)}
             )
         # per-part levels: RMS-normalise each part, then a random gain
         gains = rng.uniform(-9.0, 0.0, size=k)
@@ -288,6 +322,9 @@ def make_test_clip(index: int) -> dict | None:
         if not labels:
             continue
         mix = np.sum(rendered, axis=0)
+        rhythm, rinfo = _rhythm_section(rng, score, start_q, dur_q, spq, duration + 1.0, loud, n, p_scale=0.8)
+        for r in rhythm:
+            mix = mix + r
         aug = {}
         if rng.random() < 0.85:
             mix, a = augment.reverb(mix, rng)
@@ -295,7 +332,7 @@ def make_test_clip(index: int) -> dict | None:
         if rng.random() < 0.5:
             mix, a = augment.eq(mix, rng, max_db=4.0)
             aug.update(a)
-        mix, a = augment.bandlimit(mix, rng, p_low=0.3, p_high=0.2)
+        mix, a = _bandlimit(mix, rng)
         aug.update(a)
         mix = mix[:n]
         mix, a = augment.noise(mix, rng, p=0.3)
@@ -304,12 +341,14 @@ def make_test_clip(index: int) -> dict | None:
         aug.update(a)
         labels = [c for c in CLASSES if c in labels]
         name = f"{score['id']}-{index:04d}"
-        _write_wav(os.path.join(_W["out"], "test", name + ".wav"), mix)
-        with open(os.path.join(_W["out"], "test", name + ".txt"), "w") as f:
+        rel = f"test/{fold}/{name}"
+        _write_wav(os.path.join(_W["out"], rel + ".wav"), mix)
+        with open(os.path.join(_W["out"], rel + ".txt"), "w") as f:
             f.write("".join(f"{c}\n" for c in labels))
         return {
-            "file": f"test/{name}.wav",
+            "file": rel + ".wav",
             "split": "test",
+            "fold": fold,
             "labels": labels,
             "score": score["id"],
             "score_source": score["source"],
@@ -318,8 +357,9 @@ def make_test_clip(index: int) -> dict | None:
             "duration_s": round(n / SAMPLE_RATE, 3),
             "global_transpose": g,
             "parts": infos,
+            "accompaniment": rinfo,
             "augment": aug,
-            "seed": [seed, SPLIT_CODE["test"], index],
+            "seed": [seed, SPLIT_CODE["test"], 100 + fi, index],
             "attempt": attempt,
         }
     return None
@@ -345,31 +385,15 @@ def _run(fn, tasks, pool, desc: str, progress: bool):
     return out
 
 
-def pool_check(scale: str, progress: bool) -> dict:
-    """The audio-level pool-split check, cached by the pool definition and font files."""
-    with open(pools.POOLS_JSON, "rb") as f:
-        key = f.read()
-    for font in FONTS.values():
-        st = os.stat(font.path())
-        key += f"{font.key}:{st.st_size}:{int(st.st_mtime)}".encode()
-    import hashlib
+# The quick check (small scale, the test suite): classes whose families include per-note sets or
+# fonts measured to share recordings elsewhere; the irmas scale checks every class.
+QUICK_CLASSES = ("cel", "sax", "tru", "voi")
 
-    h = hashlib.sha1(key).hexdigest()[:12]
-    full = os.path.join(os.path.dirname(scores.cache_dir()), f"pool-check-{h}-all.json")
-    quick = os.path.join(os.path.dirname(scores.cache_dir()), f"pool-check-{h}-quick.json")
-    for cache in (full, quick) if scale == "small" else (full,):
-        if os.path.exists(cache):
-            with open(cache) as f:
-                res = json.load(f)
-            res["cached"] = True
-            return res
-    classes = CLASSES if scale != "small" else pools.QUICK_CLASSES
-    res = pools.check_pool_split(classes, progress=progress)
-    res["scope"] = "all classes" if classes == CLASSES else f"subset {list(classes)} (small scale)"
-    cache = full if classes == CLASSES else quick
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    with open(cache, "w") as f:
-        json.dump(res, f, indent=1)
+
+def family_check(cat: families.Catalog, scale: str, progress: bool) -> dict:
+    classes = CLASSES if scale != "small" else QUICK_CLASSES
+    res = pools.check_families(cat, classes, cache_dir=os.path.dirname(scores.cache_dir()), progress=progress)
+    res["scope"] = "all classes" if classes == CLASSES else f"classes {list(classes)} (small scale)"
     return res
 
 
@@ -377,23 +401,20 @@ def build(out: str, scale: str = "small", seed: int = 0, jobs: int = 1, progress
     from . import datacard
 
     t0 = time.time()
+    c0 = time.process_time()
     sc = SCALES[scale]
     os.makedirs(out, exist_ok=True)
-    check = pool_check(scale, progress)
+    cat = families.load()
+    check = family_check(cat, scale, progress)
     if not check["ok"]:
-        raise RuntimeError(f"pool split check failed: {check['matches'][:5]} missing={check['missing']}")
+        raise RuntimeError(f"family check failed: shared recordings {check['matches'][:5]}")
     all_scores = scores.load_scores(scale, jobs=jobs, progress=progress)
     split = split_scores(all_scores, seed)
-    ctx = {
-        "seed": seed,
-        "out": out,
-        "scores": split,
-        "train_side": pools.side("train"),
-        "test_side": pools.side("test"),
-    }
+    ctx = {"seed": seed, "out": out, "scores": split, "catalog": cat}
     t1 = time.time()
     train_tasks = [("train", c, i) for i in range(sc.train_per_class) for c in CLASSES]
     val_tasks = [("val", c, i) for i in range(sc.val_per_class) for c in CLASSES]
+    test_tasks = [(f, i) for i in range(sc.test_clips_per_fold) for f in cat.test_folds]
     files = []
     pool = None
     if jobs > 1:
@@ -405,32 +426,40 @@ def build(out: str, scale: str = "small", seed: int = 0, jobs: int = 1, progress
     try:
         files += _run(make_excerpt, train_tasks, pool, "render train excerpts", progress)
         files += _run(make_excerpt, val_tasks, pool, "render val excerpts", progress)
-        files += _run(make_test_clip, list(range(sc.test_clips)), pool, "render test clips", progress)
+        files += _run(make_test_clip, test_tasks, pool, "render test mixtures", progress)
     finally:
         if pool is not None:
             pool.close()
             pool.join()
     failed = sum(f is None for f in files)
     files = [f for f in files if f is not None]
+    # children's CPU time (worker processes) counts: the budget is CPU time on this machine
+    ch = os.times()
+    cpu_s = time.process_time() - c0 + ch.children_user + ch.children_system
     manifest = {
-        "format": "instrument-meter corpus v1 (IRMAS layout)",
+        "format": "instrument-meter corpus v2 (IRMAS layout, recording families)",
         "scale": scale,
         "seed": seed,
         "sample_rate": SAMPLE_RATE,
         "classes": list(CLASSES),
-        "counts": datacard.counts(files),
+        "counts": datacard.counts(files, cat),
         "failed_items": failed,
-        "pools": pools.load_pools(),
-        "pool_check": check,
+        "families": families.describe(cat),
+        "folds": cat.folds,
+        "test_folds": cat.test_folds,
+        "family_check": check,
         "score_split": {k: [s["id"] for s in v] for k, v in split.items()},
-        "licenses": datacard.licenses(),
+        "licenses": datacard.licenses(cat),
         "files": files,
     }
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+    with open(os.path.join(out, "pools.json"), "w") as f:
+        json.dump(cat.definition, f, indent=1)
     timing = {
         "total_s": round(time.time() - t0, 1),
         "render_s": round(time.time() - t1, 1),
+        "cpu_s": round(cpu_s, 1),
         "jobs": jobs,
         "cpus": os.cpu_count(),
     }

@@ -1,78 +1,26 @@
-"""Recording pools (the shipped pools.json) and the audio-level check that keeps them apart.
+"""The audio-level check that keeps recording families apart (pools.json, families.py).
 
-The check decodes every sample that the presets of each side can play (sf2 PCM, sf3 Vorbis) and
-asserts that no test-pool sample has a >= 0.9 normalised cross-correlation match with any
-training-pool sample of the same class. Sample names are never used.
+For every class and every pair of families that both have recordings of it, every recording one
+family can play is compared with every recording of the other (decoded audio: sf2 PCM, sf3 Vorbis,
+WAV, WavPack...; names are never used). A pair shares a recording when the max normalised
+cross-correlation of 0.4 s after one's onset slid inside 1 s of the other's reaches 0.9. The build
+fails when any pair of families shares a recording of a class.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import soundfont, sources
+from .engines import load_engines
+from .families import Catalog
 
-POOLS_JSON = os.path.join(os.path.dirname(__file__), "pools.json")
 CHECK_RATE = 16000
 THRESHOLD = 0.9
-# Classes checked by the quick (small-scale / test-suite) check: those where the measured overlap
-# between the font families is non-zero or where presets were excluded (voice, sax, trumpet, flute).
-QUICK_CLASSES = ("flu", "sax", "tru", "voi")
-
-
-@dataclass(frozen=True)
-class Preset:
-    pool: str
-    font: str
-    bank: int
-    program: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.font}:{self.bank}:{self.program}"
-
-
-@dataclass(frozen=True)
-class Voice:
-    pool: str
-    voice: str
-
-    @property
-    def key(self) -> str:
-        return self.voice
-
-
-@dataclass
-class PoolSide:
-    name: str  # "train" or "test"
-    presets: dict[str, list[Preset]] = field(default_factory=dict)  # class -> presets
-    voices: dict[str, list[Voice]] = field(default_factory=dict)  # class -> singing voices
-
-
-def load_pools(path: str = POOLS_JSON) -> dict:
-    with open(path) as f:
-        return json.load(f)
-
-
-def side(name: str, pools: dict | None = None) -> PoolSide:
-    """Presets and voices per class of one side ("train" or "test") of the pool definition."""
-    pools = pools or load_pools()
-    out = PoolSide(name, {c: [] for c in sources.CLASSES}, {c: [] for c in sources.CLASSES})
-    for pool_name, spec in pools[name].items():
-        classes = sources.CLASSES if spec.get("classes") == "all" else tuple(spec["classes"])
-        excluded = set(spec.get("exclude", []))
-        for cls in classes:
-            for font in spec.get("fonts", []):
-                for prog in sources.PROGRAMS[cls]:
-                    p = Preset(pool_name, font, 0, prog)
-                    if p.key not in excluded:
-                        out.presets[cls].append(p)
-            for v in spec.get("voices", []):
-                out.voices[cls].append(Voice(pool_name, v))
-    return out
 
 
 def _onset_window(x: np.ndarray, seconds: float) -> np.ndarray:
@@ -84,19 +32,6 @@ def _onset_window(x: np.ndarray, seconds: float) -> np.ndarray:
         return x[:1]
     start = int(np.argmax(np.abs(x) > 0.01 * peak))
     return x[start : start + int(seconds * CHECK_RATE)].astype(np.float64)
-
-
-def _decoded(font: str, index: int, _cache: dict = {}) -> tuple[np.ndarray, np.ndarray]:  # noqa: B006
-    key = (font, index)
-    if key not in _cache:
-        import soxr
-
-        sf = soundfont.load(sources.FONTS[font].path())
-        x, sr = sf.decode(index)
-        if sr != CHECK_RATE and len(x) > 16:
-            x = soxr.resample(x, sr, CHECK_RATE)
-        _cache[key] = (_onset_window(x, 0.4), _onset_window(x, 1.0))
-    return _cache[key]
 
 
 def ncc_max(a: np.ndarray, b: np.ndarray) -> float:
@@ -120,67 +55,137 @@ def recording_match(x: tuple[np.ndarray, np.ndarray], y: tuple[np.ndarray, np.nd
     return max(ncc_max(x[0], y[1]), ncc_max(y[0], x[1]))
 
 
-def preset_sample_ids(p: Preset, cls: str | None = None) -> list[int]:
-    """Samples the preset can play; with cls, only within the key range the corpus plays for it."""
-    keys = sources.range_for(cls, p.program) if cls else (0, 127)
-    return soundfont.load(sources.FONTS[p.font].path()).preset_samples(p.bank, p.program, keys)
+LONG_S, SHORT_S = 1.0, 0.4
+_NFFT = 1 << int(np.ceil(np.log2((LONG_S + SHORT_S) * CHECK_RATE)))
+_PREP: dict = {}
 
 
-def check_pool_split(classes=sources.CLASSES, pools: dict | None = None, progress: bool = False) -> dict:
-    """Compare every test-side sample with every train-side sample of the same class.
+def _prepare(rec_id: str, x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    if rec_id not in _PREP:
+        import soxr
 
-    Only the samples the presets play inside the class's key range (sources.range_for, the range the
-    renderer folds every note into) are compared.
+        x = np.asarray(x, np.float64)
+        if x.ndim > 1:
+            x = x.mean(axis=1)
+        if sr != CHECK_RATE and len(x) > 16:
+            x = soxr.resample(x, sr, CHECK_RATE)
+        _PREP[rec_id] = (_onset_window(x, SHORT_S), _onset_window(x, LONG_S))
+    return _PREP[rec_id]
 
-    Returns {"ok": bool, "threshold": 0.9, "classes": {cls: {...}}, "matches": [...]}: a match is a
-    (class, test font/sample, train font/sample, score) with score >= THRESHOLD. Also fails when a
-    preset on either side has no samples (it would render silence).
+
+def _inside(shorts: list[np.ndarray], longs: list[np.ndarray]) -> np.ndarray:
+    """S[i, j] = ncc_max(shorts[i] slid fully inside longs[j]) (the same measure, batched)."""
+    L = int(LONG_S * CHECK_RATE)
+    out = np.zeros((len(shorts), len(longs)))
+    if not shorts or not longs:
+        return out
+    lb = np.array([len(b) for b in longs])
+    B = np.zeros((len(longs), L))
+    for j, b in enumerate(longs):
+        B[j, : len(b)] = b[:L]
+    FB = np.fft.rfft(B, _NFFT, axis=1)
+    E = np.concatenate([np.zeros((len(longs), 1)), np.cumsum(B * B, axis=1)], axis=1)
+    for i, a in enumerate(shorts):
+        la = len(a)
+        if la < 32:
+            continue
+        c = np.fft.irfft(FB * np.conj(np.fft.rfft(a, _NFFT))[None, :], _NFFT, axis=1)[:, : L - la + 1]
+        eb = E[:, la:] - E[:, : L - la + 1]
+        pos = np.arange(L - la + 1)[None, :]
+        valid = pos <= (lb - la)[:, None]
+        ebv = np.where(valid, eb, 0.0)
+        valid &= eb > 1e-3 * ebv.max(axis=1, keepdims=True)
+        r = np.abs(c) / np.sqrt(np.maximum(eb, 1e-20) * float(a @ a))
+        out[i] = np.where(valid, r, 0.0).max(axis=1)
+    return out
+
+
+def match_matrix(xa: list, xb: list) -> np.ndarray:
+    """recording_match for every pair: max of (a's onset inside b) and (b's onset inside a)."""
+    s1 = _inside([x[0] for x in xa], [y[1] for y in xb])
+    s2 = _inside([y[0] for y in xb], [x[1] for x in xa])
+    return np.maximum(s1, s2.T)
+
+
+def family_recordings(cat: Catalog, cls: str) -> dict[str, dict[str, tuple]]:
+    """family -> {recording id: prepared windows} for the recordings its instruments of cls play."""
+    engines = load_engines()
+    out: dict[str, dict[str, tuple]] = {}
+    for fam in cat.covering(cls):
+        recs: dict[str, tuple] = {}
+        for inst in fam.instruments:
+            if inst.cls != cls:
+                continue
+            for rid, x, sr in engines[inst.engine].recordings(inst, inst.range):
+                recs[rid] = _prepare(rid, x, sr)
+        if recs:
+            out[fam.key] = recs
+    return out
+
+
+def _digest(per_class: dict) -> str:
+    h = hashlib.sha1(f"v2 {THRESHOLD} {SHORT_S} {LONG_S} {CHECK_RATE}".encode())
+    for cls, fams in per_class.items():
+        for fam, recs in fams.items():
+            for rid, (_short, b) in sorted(recs.items()):
+                h.update(f"{cls}/{fam}/{rid}".encode())
+                h.update(np.ascontiguousarray(b, np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def check_families(cat: Catalog, classes, cache_dir: str | None = None, progress: bool = False) -> dict:
+    """All-pairs check across families, per class. Cached by the decoded audio itself.
+
+    Returns {"ok", "threshold", "method", "recordings": {cls: {family: n}}, "pairs": {cls: {"A|B":
+    [frac A->B, frac B->A, max ncc]}}, "matches": [...]}: a match is a recording of family A with
+    an NCC >= THRESHOLD to one of family B (same class). ok is False when there is any match.
     """
-    pools = pools or load_pools()
-    tr, te = side("train", pools), side("test", pools)
-    result = {"ok": True, "threshold": THRESHOLD, "method": "", "classes": {}, "matches": [], "missing": []}
-    result["method"] = (
-        f"decode every sample the presets can play (sf2 PCM / sf3 Vorbis), resample to {CHECK_RATE} Hz, "
-        "first difference (pre-emphasis), trim to onset, slide 0.4 s of one inside 1.0 s of the other; match = max normalised "
-        f"cross-correlation >= {THRESHOLD}"
-    )
-    it = classes
+    per_class = {cls: family_recordings(cat, cls) for cls in classes}
+    key = _digest(per_class)
+    cache = os.path.join(cache_dir, f"family-check-{key}.json") if cache_dir else None
+    if cache and os.path.exists(cache):
+        with open(cache) as f:
+            res = json.load(f)
+        res["cached"] = True
+        return res
+    res = {
+        "ok": True,
+        "threshold": THRESHOLD,
+        "method": (
+            f"every recording each family can play for the class (decoded audio), resampled to {CHECK_RATE} Hz, "
+            f"first difference (pre-emphasis), trimmed to onset; {SHORT_S} s of one slid inside {LONG_S} s of the "
+            f"other, both ways; shared = max normalised cross-correlation >= {THRESHOLD}"
+        ),
+        "classes": list(classes),
+        "recordings": {cls: {f: len(r) for f, r in fams.items()} for cls, fams in per_class.items()},
+        "pairs": {},
+        "matches": [],
+    }
+    work = [(cls, a, b) for cls, fams in per_class.items() for a, b in itertools.combinations(fams, 2)]
+    it = work
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(classes, desc="pool check", unit="class")
-    for cls in it:
-        train_ids = sorted({(p.font, i) for p in tr.presets[cls] for i in preset_sample_ids(p, cls)})
-        test_ids = sorted({(p.font, i) for p in te.presets[cls] for i in preset_sample_ids(p, cls)})
-        for p in tr.presets[cls] + te.presets[cls]:
-            if not preset_sample_ids(p, cls):
-                result["missing"].append(p.key)
-        best = 0.0
-        for tf, ti in test_ids:
-            x = _decoded(tf, ti)
-            for rf, ri in train_ids:
-                s = recording_match(x, _decoded(rf, ri))
-                best = max(best, s)
-                if s >= THRESHOLD:
-                    result["matches"].append(
-                        {"class": cls, "test": f"{tf}#{ti}", "train": f"{rf}#{ri}", "ncc": s}
-                    )
-        result["classes"][cls] = {
-            "train_samples": len(train_ids),
-            "test_samples": len(test_ids),
-            "max_ncc": round(best, 4),
-        }
-    result["ok"] = not result["matches"] and not result["missing"]
-    return result
-
-
-def font_overlap(font_a: str, font_b: str, cls: str) -> float:
-    """Fraction of font_a's samples for cls with a >= 0.9 match among font_b's (recording-pools.md)."""
-    a = sorted({i for prog in sources.PROGRAMS[cls] for i in preset_sample_ids(Preset("", font_a, 0, prog))})
-    b = sorted({i for prog in sources.PROGRAMS[cls] for i in preset_sample_ids(Preset("", font_b, 0, prog))})
-    if not a:
-        return float("nan")
-    hits = sum(
-        any(recording_match(_decoded(font_a, i), _decoded(font_b, j)) >= THRESHOLD for j in b) for i in a
-    )
-    return hits / len(a)
+        it = tqdm(work, desc="family check (all pairs)", unit="pair")
+    for cls, fa, fb in it:
+        ra, rb = per_class[cls][fa], per_class[cls][fb]
+        ida, idb = list(ra), list(rb)
+        m = match_matrix([ra[i] for i in ida], [rb[j] for j in idb])
+        hit = m >= THRESHOLD
+        res["pairs"].setdefault(cls, {})[f"{fa}|{fb}"] = [
+            round(float(hit.any(axis=1).mean()), 3),
+            round(float(hit.any(axis=0).mean()), 3),
+            round(float(m.max()), 4),
+        ]
+        for i, j in zip(*np.nonzero(hit)):
+            res["matches"].append(
+                {"class": cls, "a": f"{fa}/{ida[i]}", "b": f"{fb}/{idb[j]}", "ncc": round(float(m[i, j]), 4)}
+            )
+    res["ok"] = not res["matches"]
+    if cache:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = f"{cache}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(res, f, indent=1)
+        os.replace(tmp, cache)
+    return res

@@ -81,6 +81,17 @@ FONTS: dict[str, Font] = {
             "LGPL-2.1+ (csound-soundfont sf_GMbank)",
             ("/usr/share/sounds/sf2/sf_GMbank.sf2", "/usr/share/samples/sf_GMbank.sf2"),
         ),
+        # Only the presets pools.json lists: its other pianos, guitars and voices reuse recordings of
+        # a set kept for independent testing.
+        Font(
+            "generaluser",
+            "GeneralUser-v1.47.sf2",
+            "generaluser",
+            "minuet-data",
+            "GeneralUser GS licence v2.0 (S. Christian Collins): use without restriction, samples with "
+            "full production rights (INFO chunk of the file)",
+            ("/usr/share/minuet/soundfonts/GeneralUser-v1.47.sf2",),
+        ),
     )
 }
 
