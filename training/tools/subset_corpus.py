@@ -1,5 +1,5 @@
 """Hard-link a reproducible subset of a built corpus: training excerpts with item index < K per
-class, every validation excerpt, and the test clips with index < N.
+class, every validation excerpt, the test clips with index < N (per fold folder), and pools.json.
 
 Used when a model has to be trained before the full corpus build finishes: the corpus builder
 draws every item from (seed, split, class, index), so the subset equals the first items of the
@@ -41,11 +41,14 @@ def main() -> int:
                 continue
             link(f, a.dst / split / f.parent.name / f.name)
             counts[split] = counts.get(split, 0) + 1
-    for f in sorted((a.src / "test").glob("*")):
+    for f in sorted((a.src / "test").rglob("*")):  # test/<fold>/ (corpus v2) or test/ (v1)
         m = TEST_INDEX.search(f.name)
-        if m and (a.test_clips is None or int(m.group(1)) < a.test_clips):
-            link(f, a.dst / "test" / f.name)
+        if f.is_file() and m and (a.test_clips is None or int(m.group(1)) < a.test_clips):
+            link(f, a.dst / f.relative_to(a.src))
             counts["test files"] = counts.get("test files", 0) + 1
+    for name in ("pools.json", "manifest.json", "DATACARD.md"):  # the LOFO folds live in pools.json
+        if (a.src / name).is_file():
+            link(a.src / name, a.dst / name)
     print(counts)
     return 0
 
