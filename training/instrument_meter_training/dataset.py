@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from . import SAMPLE_RATE, WINDOW_SAMPLES
+from .augment import draw_pitch_ratio, identity_augment, pitch_shift, segment_length
 from .data import cut_windows, fit_length, rms, rms_normalize, silence_floor
 
 
@@ -112,6 +113,7 @@ class TrainSet(Dataset):
         self.floor = silence_floor()
         self.by_class = {c: np.flatnonzero(self.labels == c) for c in range(num_classes)}
         self.by_class = {c: v for c, v in self.by_class.items() if len(v)}
+        self._other_family: dict[tuple[int, str], np.ndarray] = {}
         if crop == "random":
             self.items = [(e, -1) for e in range(len(self.audio)) for _ in range(crops_per_excerpt)]
         elif crop == "windows":
@@ -132,22 +134,54 @@ class TrainSet(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def _crop(self, e: int, rng: np.random.Generator, offset: int = -1) -> np.ndarray:
-        a = self.audio[e]
+    def _crop(
+        self, e: int, rng: np.random.Generator, offset: int = -1, length: int | None = None
+    ) -> np.ndarray:
+        a, n = self.audio[e], length or self.window
+        if len(a) < n:
+            a = fit_length(a, n)
         if offset >= 0:
-            return a[offset : offset + self.window]
-        seg = a[: self.window]
+            return fit_length(a[offset : offset + n], n)
+        seg = a[:n]
         for _ in range(4):  # avoid silent crops where the excerpt has sound elsewhere
-            o = int(rng.integers(0, len(a) - self.window + 1))
-            seg = a[o : o + self.window]
+            o = int(rng.integers(0, len(a) - n + 1))
+            seg = a[o : o + n]
             if rms(seg) >= self.floor:
                 break
         return seg
 
+    def _source(self, e: int, rng: np.random.Generator, offset: int = -1) -> np.ndarray:
+        """A crop of excerpt ``e`` with the recording-identity augmentations (augment.py) that are
+        switched on: pitch shift (a longer or shorter crop resampled to the window), then the
+        others. With every switch off, exactly ``_crop``."""
+        a = self.aug
+        if not self.augment:
+            return self._crop(e, rng, offset)
+        if a.pitch_prob > 0 and rng.random() < a.pitch_prob:
+            ratio = draw_pitch_ratio(rng, a.pitch_semitones)
+            x = pitch_shift(
+                self._crop(e, rng, offset, segment_length(self.window, ratio)), ratio, self.window
+            )
+        else:
+            x = self._crop(e, rng, offset)
+        return identity_augment(np.asarray(x, np.float32), rng, a, int(self.labels[e]))
+
+    def _partner(self, c: int, e: int, rng: np.random.Generator) -> int:
+        """A random excerpt of class ``c`` to mix with item ``e`` (with ``cross_family_mix``: of
+        another recording family than ``e``'s where the class has one)."""
+        if self.aug.cross_family_mix and self.families is not None:
+            key = (c, self.families[e])
+            if key not in self._other_family:
+                members = self.by_class[c]
+                others = np.array([i for i in members if self.families[i] != self.families[e]], np.int64)
+                self._other_family[key] = others if len(others) else members
+            return int(rng.choice(self._other_family[key]))
+        return int(rng.choice(self.by_class[c]))
+
     def __getitem__(self, i: int):
         e, offset = self.items[i]
         rng = np.random.default_rng((self.seed, self.epoch, i))
-        x = self._crop(e, rng, offset)
+        x = self._source(e, rng, offset)
         y = np.zeros(self.num_classes, np.float32)
         y[self.labels[e]] = 1.0
         if (
@@ -162,8 +196,8 @@ class TrainSet(Dataset):
             g = self.aug.mix_gain_db
             x = rms_normalize(x) * np.float32(10 ** (rng.uniform(-g, 0) / 20))
             for c in picks:
-                o = int(rng.choice(self.by_class[int(c)]))
-                s = rms_normalize(self._crop(o, rng))
+                o = self._partner(int(c), e, rng)
+                s = rms_normalize(self._source(o, rng))
                 x = x + s * np.float32(10 ** (rng.uniform(-g, 0) / 20))
                 y[int(c)] = 1.0
         if self.augment and self.aug.wave_prob > 0 and rng.random() < self.aug.wave_prob:
