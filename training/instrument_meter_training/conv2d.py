@@ -38,12 +38,32 @@ def _lift_attrs(node: onnx.NodeProto) -> None:
             a.ints[:] = [0, begin, 0, end]
 
 
+def _constant_weights_to_initializers(g: onnx.GraphProto) -> None:
+    """A convolution weight computed from buffers arrives as a ``Constant`` node (a mel basis, a
+    SincConv's frozen kernels): make it an initializer, as a trained weight is, so it can be lifted."""
+    conv_weights = {n.input[1] for n in g.node if n.op_type == "Conv" and len(n.input) > 1}
+    keep = []
+    for n in g.node:
+        value = next((a for a in n.attribute if a.name == "value"), None)
+        if n.op_type == "Constant" and n.output[0] in conv_weights and value is not None:
+            t = onnx.TensorProto()
+            t.CopyFrom(value.t)
+            t.name = n.output[0]
+            g.initializer.append(t)
+        else:
+            keep.append(n)
+    if len(keep) != len(g.node):
+        del g.node[:]
+        g.node.extend(keep)
+
+
 def conv1d_to_conv2d(model: onnx.ModelProto) -> onnx.ModelProto:
     """Returns a copy of ``model`` with its 1-D convolution stack in 2-D form (unchanged if the
     graph input is not ``[N, C, W]`` or nothing could be lifted)."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     g = m.graph
+    _constant_weights_to_initializers(g)
     inits = {i.name: i for i in g.initializer}
     (inp,) = [i for i in g.input if i.name not in inits]
     opset = max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)

@@ -16,7 +16,7 @@ from torch import nn
 
 from . import SAMPLE_RATE, WINDOW_SAMPLES
 
-ARCHS = ("bigru128", "bigru256", "bigru2", "dcnn", "fcn", "rfcn", "rcnn", "melcnn")
+ARCHS = ("bigru128", "bigru256", "bigru2", "dcnn", "fcn", "rfcn", "rcnn", "melcnn", "sincrfcn")
 
 #: channel plan of the 8 CNN cells (×width); the stride-3 front conv has CELL_CHANNELS[0] filters
 CELL_CHANNELS = (16, 16, 32, 32, 64, 64, 128, 128)
@@ -259,6 +259,82 @@ class MelCNN(nn.Module):
         return self.head(torch.amax(h, dim=(2, 3)))
 
 
+class SincConv(nn.Module):
+    """SincNet-style band-pass filterbank (Ravanelli & Bengio 2018) on the raw waveform: filter i is
+    the difference of two windowed-sinc low-passes, ``2 f_hi sinc(2 f_hi t) - 2 f_lo sinc(2 f_lo t)``
+    (Hamming window, divided by ``2 (f_hi - f_lo)``), where only the cut-offs are learnt: the low
+    cut-off ``min_low + |low|`` and the bandwidth ``min_band + |band|``, initialised to mel-spaced
+    bands from 30 Hz to Nyquist. The kernels are a function of the parameters; the ONNX export
+    writes them as one constant weight."""
+
+    def __init__(self, n_filters: int = 32, kernel: int = 101, stride: int = 3, sample_rate: int = SAMPLE_RATE,
+                 min_low: float = 30.0, min_band: float = 50.0):  # fmt: skip
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ValueError("the sinc kernel must have an odd length")
+        self.n_filters, self.kernel, self.stride, self.sr = n_filters, kernel, stride, sample_rate
+        self.min_low, self.min_band = min_low, min_band
+        edges = _mel_to_hz(np.linspace(_hz_to_mel(30.0), _hz_to_mel(sample_rate / 2 - (min_low + min_band)),
+                                       n_filters + 1))  # fmt: skip
+        self.low = nn.Parameter(torch.tensor(edges[:-1] - min_low, dtype=torch.float32)[:, None])
+        self.band = nn.Parameter(torch.tensor(np.diff(edges), dtype=torch.float32)[:, None])
+        half = (kernel - 1) // 2
+        i = torch.arange(half, dtype=torch.float64)
+        window = 0.54 - 0.46 * torch.cos(2 * math.pi * i / (kernel - 1))  # left half of a Hamming window
+        self.register_buffer("window", window.float()[None, :], persistent=False)
+        t = 2 * math.pi * torch.arange(-half, 0, dtype=torch.float64) / sample_rate  # 2π t, t < 0
+        self.register_buffer("t", t.float()[None, :], persistent=False)
+
+    def cutoffs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        low = self.min_low + self.low.abs()
+        high = torch.clamp(low + self.min_band + self.band.abs(), self.min_low, self.sr / 2)
+        return low, high
+
+    def filters(self) -> torch.Tensor:
+        low, high = self.cutoffs()
+        band = high - low
+        left = (torch.sin(high * self.t) - torch.sin(low * self.t)) / (self.t / 2) * self.window
+        k = torch.cat([left, 2 * band, left.flip(dims=[1])], dim=1) / (2 * band)
+        return k.view(self.n_filters, 1, self.kernel)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if not mode:  # the kernels of the current cut-offs, for the ONNX export (see forward)
+            with torch.no_grad():
+                self.register_buffer("frozen", self.filters().detach().clone(), persistent=False)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # An ONNX export (always of a model just put in eval mode) takes the kernels as one
+        # constant weight: a plain convolution, which conv2d.py can lift to its faster 2-D form.
+        frozen = torch.onnx.is_in_onnx_export() and not self.training and hasattr(self, "frozen")
+        w = self.frozen if frozen else self.filters()
+        return nn.functional.conv1d(x, w, stride=self.stride, padding=self.kernel // 2)
+
+
+class SincRFCN(nn.Module):
+    """``sincrfcn``: a SincConv front end (32 learnt band-passes of 101 taps, stride 3:
+    22,050 → 7,350 frames), magnitude, MaxPool(3) (→ 2,450 frames, as SincNet pools after its
+    first layer), log compression ``log(1 + |x|)`` and BatchNorm, then the ``rfcn`` body without
+    its first cell (7 residual cells → 3 frames, 1×1 conv head, mean over time)."""
+
+    def __init__(self, num_classes: int, width: float = 1.0, n_filters: int = 32, kernel: int = 101):
+        super().__init__()
+        self.sinc = SincConv(n_filters, kernel, stride=3)
+        self.pool = nn.MaxPool1d(3)
+        self.bn = nn.BatchNorm1d(n_filters)
+        cells, cin = [], n_filters
+        for c in _widen(width)[1:]:
+            cells.append(ConvCell(cin, c, residual=True))
+            cin = c
+        self.cells = nn.Sequential(*cells)
+        self.head = nn.Conv1d(cin, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.bn(torch.log1p(self.pool(self.sinc(x).abs())))
+        return self.head(self.cells(h)).mean(dim=-1)
+
+
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "bigru128": lambda c, w: BiGRU(c, (128,)),
     "bigru256": lambda c, w: BiGRU(c, (256,)),
@@ -268,6 +344,7 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "rfcn": lambda c, w: FCN(c, w, residual=True),
     "rcnn": lambda c, w: RCNN(c, w),
     "melcnn": lambda c, w: MelCNN(c, w),
+    "sincrfcn": lambda c, w: SincRFCN(c, w),
 }
 
 
@@ -288,6 +365,7 @@ def describe(arch: str, width: float = 1.0) -> str:
         "fcn": f"fcn: stride-3 front, 8 cells 2xConv1d(k3)+BN+LReLU+MaxPool3 [{chans}], 1x1 conv head, mean",
         "rfcn": f"rfcn: stride-3 front, 8 residual cells 2xConv1d(k3)+BN+LReLU+MaxPool3 [{chans}], 1x1 conv head, mean",
         "rcnn": f"rcnn: rfcn [{chans}] in parallel with BiGRU 128 (frame conv 64x(512/256)), concat, dropout 0.5, dense",
+        "sincrfcn": f"sincrfcn: SincConv 32 band-passes (k101, stride 3, mel init), |x|, MaxPool3, log(1+x), BN, 7 residual cells [{chans}][1:], 1x1 conv head, mean",
         "melcnn": f"melcnn: log-mel 128 (1024/512) + 4x2 Conv2d 3x3 [{','.join(str(int(round(c * width))) for c in (16, 32, 64, 128))}], global max, dense 256, dense",
     }[arch] + (f" (width {width:g})" if width != 1.0 else "")
 
@@ -325,6 +403,10 @@ def count_macs(model: nn.Module, samples: int = WINDOW_SAMPLES) -> int:
         frames = out.shape[-1]
         total += frames * (2 * m.bins * m.basis.shape[-1] + m.bins * m.n_mels)
 
+    def sinc_hook(m, inp, out):
+        nonlocal total
+        total += out.shape[-1] * m.n_filters * m.kernel
+
     hooks = []
     for m in model.modules():
         if isinstance(m, nn.Conv1d | nn.Conv2d):
@@ -335,6 +417,8 @@ def count_macs(model: nn.Module, samples: int = WINDOW_SAMPLES) -> int:
             hooks.append(m.register_forward_hook(gru_hook))
         elif isinstance(m, LogMel):
             hooks.append(m.register_forward_hook(mel_hook))
+        elif isinstance(m, SincConv):
+            hooks.append(m.register_forward_hook(sinc_hook))
     was_training = model.training
     model.eval()
     try:

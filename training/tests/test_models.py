@@ -23,6 +23,7 @@ EXPECTED_PARAMS = {
     "rfcn": 243_483,
     "rcnn": 428_187,
     "melcnn": 329_565,
+    "sincrfcn": 243_243,
 }
 
 
@@ -84,3 +85,31 @@ def test_mel_filterbank():
     assert (fb.sum(0) > 0).all()  # no empty band
     peaks = fb.argmax(0)
     assert (np.diff(peaks) >= 0).all()
+
+
+def test_sinc_filters_are_mel_spaced_band_passes():
+    from instrument_meter_training.models import SincConv
+
+    sc = SincConv(16, 101, stride=3)
+    low, high = (v[:, 0].detach().numpy() for v in sc.cutoffs())
+    assert low[0] == pytest.approx(30.0) and high[-1] == pytest.approx(11025 - 30.0, rel=1e-4)
+    widths = high - low
+    # mel (Slaney: linear below 1 kHz): equal bands low down, wider ones higher up
+    assert (np.diff(low) > 0).all() and (np.diff(widths) > -1e-2).all() and widths[-1] > 5 * widths[0]
+    k = sc.filters().detach().numpy()[:, 0]
+    assert k.shape == (16, 101)
+    np.testing.assert_allclose(k, k[:, ::-1], atol=1e-6)  # linear phase (symmetric)
+    # each filter passes its own band and stops far outside it
+    f = np.fft.rfftfreq(4096, 1 / 22050)
+    resp = np.abs(np.fft.rfft(k, 4096, axis=1))
+    for i in (3, 8, 14):
+        centre = (low[i] + high[i]) / 2
+        inside = resp[i, np.argmin(np.abs(f - centre))]
+        far = resp[i, (f > high[i] * 2 + 500) | (f < max(low[i] / 3 - 200, 0))]
+        assert far.size == 0 or inside > 10 * far.max()
+    # the cut-offs are what is learnt
+    names = {n for n, _ in sc.named_parameters()}
+    assert names == {"low", "band"}
+    out = sc(torch.randn(2, 1, 22050))
+    out.square().mean().backward()
+    assert sc.low.grad is not None and sc.low.grad.abs().sum() > 0
