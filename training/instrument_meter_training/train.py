@@ -240,12 +240,14 @@ def revalidate(run_dir, data, device="auto", cache_dir=None, engine: str = "torc
     vex = _keep_families(scan_training(roots.val, cfg.labels, cfg.group_by), cfg.families)
     audio = load_many([e.path for e in vex], cfg.sample_rate, cfg.cache(cache_dir), "val")
     labels = np.array([e.label for e in vex], np.int64)
+    held_out = list(read_family_folds(data).values()) if cfg.val_mode == "family" else None
     out = []
     for best in sorted(run_dir.glob("fold*/best.pt")):
         fdir = best.parent
         k = int(fdir.name[4:])
         done = _summary_or_interrupted(fdir, k)
-        val = _val_set(cfg, audio, labels, fold_seed(cfg, k))
+        keep = np.array([held_out is None or family_of(e) not in held_out[k] for e in vex])
+        val = _val_set(cfg, [a for a, ok in zip(audio, keep) if ok], labels[keep], fold_seed(cfg, k))
         before = done.get("device_val") or {key: done.get(key) for key in _VAL_KEYS}
         summary = _validation_summary(load_model(cfg, fdir, dev, engine), val, dev, fdir)
         done = {**done, **summary, "device_val": before, "revalidated_on": str(roots.val)}

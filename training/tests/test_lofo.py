@@ -145,3 +145,16 @@ def test_product_model_ships_lofo_thresholds(lofo_run, corpus, cache_dir, tmp_pa
     m = json.loads(meta["metrics"])
     assert m["lofo"]["mean"]["calibrated"]["lrap"]["mean"] == lofo["mean"]["calibrated"]["lrap"]["mean"]
     assert m["lofo"]["folds"] == ["A", "B"]
+
+
+def test_revalidate_a_lofo_run_uses_each_folds_families(lofo_run, corpus, cache_dir, tmp_path):
+    import shutil
+
+    from instrument_meter_training.train import revalidate
+
+    run = tmp_path / "reval"
+    shutil.copytree(lofo_run, run)
+    before = {k: json.loads((run / f"fold{k}" / "done.json").read_text()) for k in (0, 1)}
+    for r in revalidate(run, corpus, "cpu", str(cache_dir)):
+        b = before[r["fold"]]
+        assert r["val_clips"] == b["val_clips"] and r["val_lrap"] == pytest.approx(b["val_lrap"], abs=1e-6)
