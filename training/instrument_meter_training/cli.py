@@ -207,7 +207,11 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("table", help="markdown table comparing evaluated runs (paper format)")
     p.add_argument("run_dirs", nargs="+")
-    p.add_argument("--protocol", choices=("both", "paper", "honest"), default="both")
+    p.add_argument("--protocol", choices=("both", "paper", "honest", "calibrated"), default="both",
+                   help="with --lofo: honest, calibrated (default) or paper")  # fmt: skip
+    p.add_argument(
+        "--lofo", action="store_true", help="compare LOFO runs (lofo.json): per fold, mean, per class"
+    )
 
     p = sub.add_parser("models", help="markdown table of the architectures: layers, params, MACs")
     p.add_argument("--width", type=float, default=1.0)
@@ -268,9 +272,16 @@ def main(argv=None) -> int:
             print(f"fold {r['fold']}: val LRAP {r['device_val']['val_lrap']:.3f} -> {r['val_lrap']:.3f}, "
                   f"F1-macro {r['device_val']['val_f1_macro']:.3f} -> {r['val_f1_macro']:.3f}")  # fmt: skip
         return 0
+    if args.cmd == "table" and args.lofo:
+        from .lofo import lofo_table
+
+        print(lofo_table(args.run_dirs, "calibrated" if args.protocol == "both" else args.protocol))
+        return 0
     if args.cmd == "table":
         from .evaluate import table
 
+        if args.protocol == "calibrated":
+            parser.error("table: --protocol calibrated needs --lofo (LOFO runs)")
         protos = ("paper", "honest") if args.protocol == "both" else (args.protocol,)
         print(table(args.run_dirs, protos))
         return 0

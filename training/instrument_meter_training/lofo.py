@@ -144,3 +144,37 @@ def lofo_markdown(r: dict, label_names) -> str:
                                          for f in r["folds"]),  # fmt: skip
               "", f"Calibration ({r['calibration']['clips']} pooled clips): {r['calibration']['rule']}."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def lofo_table(run_dirs, protocol: str = "calibrated", label_names=None) -> str:
+    """One markdown table comparing LOFO runs (one row per run: its arch and folder): LRAP and
+    F1-macro per held-out fold and the mean, then the mean per-instrument F1, for ``protocol``."""
+    runs = []
+    for d in run_dirs:
+        f = Path(d) / "lofo.json"
+        if not f.is_file():
+            raise FileNotFoundError(f"{d}: no lofo.json (run `instrument-meter-train lofo ... --out {d}`)")
+        runs.append((Path(d), json.loads(f.read_text())))
+    names = list(dict.fromkeys(f["name"] for _, r in runs for f in r["folds"]))
+    labels = label_names or runs[0][1]["labels"]
+    head = ["run", *(f"{n} LRAP / F1-macro" for n in names), "mean LRAP", "mean F1-micro", "mean F1-macro",
+            *labels]  # fmt: skip
+    lines = [f"**LOFO, {protocol} thresholds** (%; per-instrument: mean F1 over folds)", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
+    for d, r in runs:
+        by_name = {f["name"]: f for f in r["folds"]}
+        cells = [f"{r['arch']} ({d.name})"]
+        for n in names:
+            f = by_name.get(n)
+            ok = f is not None and protocol in f
+            cells.append(
+                f"{f[protocol]['lrap'] * 100:.1f} / {f[protocol]['f1_macro'] * 100:.1f}" if ok else "–"
+            )
+        m = r["mean"].get(protocol)
+        if m is None:
+            cells += ["–"] * (3 + len(labels))
+        else:
+            cells += [f"{m[k]['mean'] * 100:.1f}" for k in ("lrap", "f1_micro", "f1_macro")]
+            cells += [f"{v * 100:.0f}" for v in m["f1_per_class"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -158,3 +158,17 @@ def test_revalidate_a_lofo_run_uses_each_folds_families(lofo_run, corpus, cache_
     for r in revalidate(run, corpus, "cpu", str(cache_dir)):
         b = before[r["fold"]]
         assert r["val_clips"] == b["val_clips"] and r["val_lrap"] == pytest.approx(b["val_lrap"], abs=1e-6)
+
+
+def test_lofo_table(lofo_run, capsys):
+    capsys.readouterr()
+    assert main(["table", "--lofo", str(lofo_run), str(lofo_run)]) == 0
+    out = capsys.readouterr().out
+    r = json.loads((lofo_run / "lofo.json").read_text())
+    rows = [line for line in out.splitlines() if line.startswith("| fcn (fcn)")]
+    assert len(rows) == 2 and "calibrated" in out and "A LRAP / F1-macro" in out
+    cells = rows[0].split(" | ")
+    assert cells[3] == f"{r['mean']['calibrated']['lrap']['mean'] * 100:.1f}"
+    assert len(cells) == 1 + 2 + 3 + 11
+    with pytest.raises(SystemExit):
+        main(["table", str(lofo_run), "--protocol", "calibrated"])
