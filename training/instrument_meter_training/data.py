@@ -114,7 +114,9 @@ def family_of(e: Excerpt) -> str:
 
 def read_family_folds(root: str | os.PathLike) -> dict[str, list[str]]:
     """The LOFO folds of a corpus root: ``pools.json``'s ``"folds": {name: [family, ...]}``, in
-    file order. Test clips of fold ``name`` live under ``<root>/test/<name>/``."""
+    file order, restricted to its ``"test_folds"`` when it lists them (the other folds' families,
+    e.g. synthetic ones, have no test mixtures: they always train). Test clips of fold ``name``
+    live under ``<root>/test/<name>/``."""
     import json
 
     f = Path(root) / "pools.json"
@@ -129,6 +131,12 @@ def read_family_folds(root: str | os.PathLike) -> dict[str, list[str]]:
             if fam in seen:
                 raise ValueError(f"{f}: family {fam!r} is in folds {seen[fam]!r} and {name!r}")
             seen[fam] = name
+    tested = json.loads(f.read_text()).get("test_folds")
+    if tested is not None:
+        missing = [t for t in tested if t not in folds]
+        if missing:
+            raise ValueError(f"{f}: test_folds {missing} are not folds")
+        folds = {k: folds[k] for k in folds if k in tested}
     return {str(k): [str(x) for x in v] for k, v in folds.items()}
 
 

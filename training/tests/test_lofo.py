@@ -17,8 +17,9 @@ from instrument_meter_training.runs import TrainConfig
 from instrument_meter_training.train import prepare
 
 CLASSES = (0, 2, 6, 9)  # cel, flu, pia, vio
-FAMILIES = ("fluid", "timgm", "iowa")
-FOLDS = {"A": ["fluid"], "B": ["timgm", "iowa"]}
+FAMILIES = ("fluid", "timgm", "iowa", "stk")
+FOLDS = {"A": ["fluid"], "B": ["timgm", "iowa"]}  # the LOFO folds (pools.json's test_folds)
+POOLS = {"families": list(FAMILIES), "folds": {**FOLDS, "synthetic": ["stk"]}, "test_folds": list(FOLDS)}
 FAST = ["--epochs", "1", "--batch-size", "8", "--crops-per-excerpt", "1", "--threads", "2", "--patience", "5"]
 
 
@@ -47,7 +48,7 @@ def make_family_corpus(root, seed=0):
             d.mkdir(parents=True, exist_ok=True)
             sf.write(d / f"mix{j}.wav", x, 22050, subtype="PCM_16")
             (d / f"mix{j}.txt").write_text("".join(f"{LABELS[c]}\n" for c in cs))
-    (root / "pools.json").write_text(json.dumps({"families": list(FAMILIES), "folds": FOLDS}))
+    (root / "pools.json").write_text(json.dumps(POOLS))
     return root
 
 
@@ -68,6 +69,16 @@ def test_family_of_and_pools(corpus):
     ex = scan_training(corpus / "train")
     assert {family_of(e) for e in ex} == set(FAMILIES)
     assert read_family_folds(corpus) == FOLDS
+
+
+def test_pools_test_folds_only(tmp_path):
+    """Folds without test mixtures (e.g. synthetic families) are not LOFO folds: they always train."""
+    pools = {"folds": {"A": ["a"], "synth": ["s1", "s2"], "B": ["b"]}, "test_folds": ["A", "B"]}
+    (tmp_path / "pools.json").write_text(json.dumps(pools))
+    assert read_family_folds(tmp_path) == {"A": ["a"], "B": ["b"]}
+    (tmp_path / "pools.json").write_text(json.dumps({**pools, "test_folds": ["A", "C"]}))
+    with pytest.raises(ValueError, match="C"):
+        read_family_folds(tmp_path)
 
 
 def test_pools_refuse_a_family_in_two_folds(tmp_path):
