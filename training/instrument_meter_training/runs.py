@@ -104,8 +104,9 @@ def open_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool, write: bool = Tr
     """Refuses a folder that holds another run (unless resuming); writes ``config.json``."""
     cfg_file = run_dir / "config.json"
     if cfg_file.is_file() and not resume:
-        old = json.loads(cfg_file.read_text())
-        new = json.loads(json.dumps(cfg.to_json()))  # as stored: tuples become lists
+        # both as stored (tuples become lists), the old one with the defaults of keys added since
+        old = json.loads(json.dumps(TrainConfig.from_json(json.loads(cfg_file.read_text())).to_json()))
+        new = json.loads(json.dumps(cfg.to_json()))
         diff = [k for k in new if k not in RUNTIME_KEYS and old.get(k) != new[k]]
         if diff:
             raise SystemExit(f"{run_dir} holds another run (differs in {diff}); use --resume or a new --out")

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from instrument_meter_training.runs import TrainConfig
 from instrument_meter_training.scoring import clip_scores
@@ -46,3 +47,20 @@ def test_clip_scores_silence_counts_as_zero():
 def test_bench_reports_throughput():
     r = bench("fcn", batch=4, steps=2, warmup=1)
     assert r["windows_per_s"] > 0 and r["steps"] == 2
+
+
+def test_run_dir_written_before_new_options_is_the_same_run(tmp_path):
+    """A config.json without the keys added since (families, augmentation switches) is the
+    same run as the defaults; another value is refused."""
+    from instrument_meter_training.runs import open_run_dir
+
+    cfg = TrainConfig(data="d", arch="fcn")
+    stored = cfg.to_json()
+    del stored["families"]
+    for k in ("pitch_prob", "reverb_prob", "cross_family_mix", "distort_classes"):
+        del stored["augment"][k]
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    open_run_dir(tmp_path, cfg, resume=False, write=False)
+    cfg.augment.reverb_prob = 0.5
+    with pytest.raises(SystemExit, match="augment"):
+        open_run_dir(tmp_path, cfg, resume=False, write=False)
