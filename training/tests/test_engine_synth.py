@@ -30,3 +30,25 @@ def test_stk_model_plays_the_score_pitch(model):
         want = 440.0 * 2 ** ((key - 69) / 12)
         assert abs(cents(f0(steady, 50, 2500), want)) < 50, (model, key)
         assert np.array_equal(y, engines.ENGINES["stk"].render(inst, perf, 1.5, np.random.default_rng(3)))
+
+
+def test_amp_chain_distorts_a_clean_string():
+    (inst,) = engines.ENGINES["amp"].instruments({"engine": "amp", "sources": ["Plucked"]}, "stk")
+    try:
+        engines.ENGINES["amp"].check(inst)
+    except engines.SourceMissing as e:
+        pytest.fail(f"corpus source missing (scripts/setup.sh installs it): {e}")
+    t = np.arange(SR) / SR
+    sine = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    seed = next(
+        s for s in range(50) if engine_synth._amp_chain(np.random.default_rng(s))[1]["style"] == "distortion"
+    )
+    y = engine_synth.amp(sine, np.random.default_rng(seed))
+    assert len(y) == SR and np.isfinite(y).all() and augment.rms_db(y) > -40
+
+    def harmonic_share(x):  # energy above the fundamental's band: new harmonics
+        spec = np.abs(np.fft.rfft(x[SR // 4 :])) ** 2
+        f = np.fft.rfftfreq(len(x) - SR // 4, 1 / SR)
+        return spec[f > 400].sum() / spec.sum()
+
+    assert harmonic_share(sine) < 1e-4 and harmonic_share(y) > 0.01

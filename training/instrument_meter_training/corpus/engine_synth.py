@@ -369,3 +369,85 @@ class StkEngine:
 
 
 ENGINES["stk"] = StkEngine()
+
+
+# ---------------------------------------------------------------------------------------- amp chain
+
+LADSPA_DIR = "/usr/lib/ladspa"
+AMP_LICENSE = "guitarix LADSPA plugins (Debian guitarix-ladspa): GPL-2+, Hermann Meyer and the guitarix team"
+
+
+def _amp_chain(rng) -> tuple[list[str], dict]:
+    """sox effect arguments of one amp + cabinet setting (clean, crunch or distorted), and a summary."""
+    style = str(rng.choice(["clean", "crunch", "distortion"], p=[0.25, 0.35, 0.4]))
+    gain = {"clean": (-10, 5), "crunch": (5, 20), "distortion": (15, 30)}[style]
+    amp = dict(preamp=float(style != "clean"), gain=rng.uniform(*gain), bass=rng.uniform(-8, 8),
+               treble=rng.uniform(-4, 12), feedback=rng.uniform(0, 0.3), feedforward=rng.uniform(0.4, 1.0))  # fmt: skip
+    args = ["ladspa", "guitarix_amp.so", "guitarix_amp", *(f"{v:.3f}" for v in amp.values())]
+    if style == "distortion":
+        dist = [rng.uniform(4, 20), 0, rng.uniform(0.3, 1), rng.uniform(0.2, 0.8), rng.uniform(-12, 0),
+                130, 5000, 1, 5000, 130, 1, 1, 0.01]  # fmt: skip
+        args += ["ladspa", "guitarix_distortion.so", "guitarix-distortion", *(f"{v:.3f}" for v in dist)]
+    cab = [rng.uniform(300, 1500), rng.uniform(600, 2000), rng.uniform(0, 6)]
+    args += ["ladspa", "guitarix_IR.so", "guitarix_IR", *(f"{v:.3f}" for v in cab)]
+    args += ["lowpass", f"{rng.uniform(3500, 7000):.0f}", "highpass", f"{rng.uniform(70, 140):.0f}"]
+    return args, {"style": style, **{k: round(float(v), 2) for k, v in amp.items()}}
+
+
+def amp(y: np.ndarray, rng) -> np.ndarray:
+    """y through a drawn guitarix amp + cabinet (sox ladspa), same length, float32."""
+    import soundfile as sf
+
+    args, _ = _amp_chain(rng)
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "in.wav"), os.path.join(d, "out.wav")
+        sf.write(src, np.asarray(y, np.float32), SAMPLE_RATE, subtype="FLOAT")
+        env = {**os.environ, "LADSPA_PATH": LADSPA_DIR}
+        r = subprocess.run(
+            ["sox", "-D", src, "-e", "floating-point", dst, *args], capture_output=True, env=env
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"sox amp chain failed: {r.stderr.decode()[-500:]}")
+        out, _ = sf.read(dst, dtype="float32")
+    return fit(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), len(y) / SAMPLE_RATE)
+
+
+class AmpEngine:
+    """Clean STK string models (never recordings) through an amp + cabinet: class gel."""
+
+    name = "amp"
+    monophonic = False
+
+    def instruments(self, member: dict, family: str) -> list[Instrument]:
+        out = []
+        for src in member.get("sources", ["Guitar", "Plucked"]):
+            if STK_MODELS.get(src) is None or STK_MODELS[src].cls != "gac":
+                raise ValueError(f"amp: source {src!r} is not an STK string model")
+            out.append(Instrument(family=family, cls="gel", key=f"amp:stk:{src}", engine=self.name,
+                                  range=(40, 84), params=(("model", src),), label=f"STK {src} through a guitarix amp"))  # fmt: skip
+        return out
+
+    def check(self, inst: Instrument) -> None:
+        _check_stk()
+        for so in ("guitarix_amp.so", "guitarix_distortion.so", "guitarix_IR.so"):
+            if not os.path.exists(os.path.join(LADSPA_DIR, so)):
+                raise SourceMissing(f"{LADSPA_DIR}/{so} missing (install Debian package guitarix-ladspa)")
+        if shutil.which("sox") is None:
+            raise SourceMissing("sox not found (install Debian package sox)")
+
+    def render(self, inst: Instrument, perf: Performance, duration: float, rng) -> np.ndarray:
+        return amp(stk_render(inst.param("model"), perf, duration, rng), rng)
+
+    def recordings(self, inst: Instrument, keys: tuple[int, int]):
+        return []
+
+    def describe(self, member: dict) -> dict:
+        return {
+            "source": "guitarix amp chain on STK strings",
+            "package": "guitarix-ladspa, sox, libstk-dev",
+            "license": AMP_LICENSE,
+            "attribution": AMP_LICENSE,
+        }
+
+
+ENGINES["amp"] = AmpEngine()
