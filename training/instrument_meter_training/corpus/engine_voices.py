@@ -10,7 +10,7 @@ Two engines, both monophonic (the builder passes perform.monophonic() notes):
   small onset glide, a natural vibrato and slow drift, written as MBROLA pitch points.
 - "world": {"engine": "world", "voice": "awb"}. A speech synthesiser (flite, RHVoice or Festival)
   says one syllable per note ("la", "loo", ...); the WORLD vocoder (PyPI pyworld) analyses it
-  (harvest F0, CheapTrick envelope, D4C aperiodicity), the consonant keeps its length, the voiced
+  (DIO + StoneMask F0, CheapTrick envelope, D4C aperiodicity), the consonant keeps its length, the voiced
   part is time-stretched to the note's duration, and the note's F0 (onset glide, vibrato, drift) is
   imposed; the whole phrase is one WORLD resynthesis, so notes join without clicks.
 
@@ -157,7 +157,7 @@ def _pitch_curve(rng, n_notes: int) -> dict:
         "delay": float(rng.uniform(0.1, 0.3)),
         "glide": rng.uniform(-90, -15, size=n_notes),  # cents below the note at the attack
         "glide_tau": float(rng.uniform(0.02, 0.05)),
-        "drift": rng.normal(0, 6, size=n_notes),  # cents, per note
+        "drift": np.clip(rng.normal(0, 6, size=n_notes), -15, 15),  # cents, per note
         "phase": rng.uniform(0, 2 * np.pi, size=n_notes),
     }
 
@@ -483,7 +483,8 @@ def _analyse(x: np.ndarray, fs: int) -> dict:
     """WORLD analysis of one spoken syllable, trimmed to its consonant onset and voiced part."""
     pw = _import_pyworld()
     x = np.asarray(x, np.float64)
-    f0, t = pw.harvest(x, fs, f0_floor=60.0, f0_ceil=500.0, frame_period=FRAME_MS)
+    f0, t = pw.dio(x, fs, f0_floor=60.0, f0_ceil=500.0, frame_period=FRAME_MS)
+    f0 = pw.stonemask(x, f0, t, fs)
     sp = pw.cheaptrick(x, f0, t, fs)
     ap = pw.d4c(x, f0, t, fs)
     voiced = f0 > 0
