@@ -18,6 +18,11 @@ APT_PACKAGES=(fluidsynth libfluidsynth3 fluid-soundfont-gm fluidr3mono-gm-soundf
   festival festvox-kallpc16k festvox-us-slt-hts sox libsndfile1 xvfb xauth
   libasound2-dev libjack-jackd2-dev pkg-config valgrind)
 APT_PACKAGES+=(minuet-data)  # GeneralUser GS 1.47 (corpus family "generaluser")
+# Singing voices (corpus engines "mbrola" and "world"): MBROLA voices (non-free) other than French,
+# German and Italian; Festival, flite and RHVoice speech voices sung through the WORLD vocoder.
+APT_PACKAGES+=(mbrola-es1 mbrola-es2 mbrola-es3 mbrola-mx1 mbrola-nl2 mbrola-pt1 mbrola-br1 mbrola-br3
+  mbrola-br4 mbrola-pl1 mbrola-cz2 mbrola-gr2 mbrola-sw1 mbrola-hu1 mbrola-ro1 mbrola-tr1
+  festvox-kdlpc16k festvox-rablpc16k flite rhvoice rhvoice-english)
 # Recorded note sets, guitar strums and drum kits (corpus engines "sampler", "strums", "drumkit").
 APT_PACKAGES+=(grandorgue-demo wavpack hydrogen-drumkits hydrogen-drumkits-effects)
 # STK physical models (corpus engine "stk", compiled on first use with g++) and the amp chain ("amp").
