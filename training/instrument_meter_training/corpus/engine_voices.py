@@ -25,6 +25,7 @@ MBROLA and Festival stop near 8 kHz; the builder band-limits every class at rand
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -706,6 +707,24 @@ def musicxml(notes, lyrics, duration: float, lead: float = SINSY_LEAD) -> str:
     )
 
 
+@contextlib.contextmanager
+def _quiet_c_output():
+    """Send what C code writes to stdout/stderr to /dev/null for the duration."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "wb") as nul:
+            os.dup2(nul.fileno(), 1)
+            os.dup2(nul.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
 def _sinsy():
     if not _SINSY:
         pysinsy = _import_legacy("pysinsy", "pysinsy")
@@ -737,12 +756,13 @@ def sinsy_sing(notes, duration: float, rng) -> np.ndarray:
         path = os.path.join(d, "score.xml")
         with open(path, "w", encoding="utf-8") as f:
             f.write(musicxml(notes, lyrics, duration))
-        if not s.loadScoreFromMusicXML(path):
-            raise VoiceError("sinsy refused the score")
-        try:
-            wav, sr = s.synthesize()
-        finally:
-            s.clearScore()
+        with _quiet_c_output():  # Sinsy and hts_engine print warnings on short notes
+            if not s.loadScoreFromMusicXML(path):
+                raise VoiceError("sinsy refused the score")
+            try:
+                wav, sr = s.synthesize()
+            finally:
+                s.clearScore()
     x = soxr.resample(np.asarray(wav, np.float64) / 32768.0, sr, SINSY_FS)
     fp = FRAME_MS / 1000
     f0, t = pw.dio(x, SINSY_FS, f0_floor=80.0, f0_ceil=1200.0, frame_period=FRAME_MS)
