@@ -1,6 +1,6 @@
 """Singing voices: real speakers made to sing the corpus melodies, one family per speaker.
 
-Two engines, both monophonic (the builder passes perform.monophonic() notes):
+Three engines, all monophonic (the builder passes perform.monophonic() notes):
 
 - "mbrola": {"engine": "mbrola", "voice": "es1"}. An MBROLA diphone database (Debian non-free
   mbrola-<voice>) sings one syllable per note: a consonant + a vowel from the voice's own phoneme
@@ -13,6 +13,10 @@ Two engines, both monophonic (the builder passes perform.monophonic() notes):
   (DIO + StoneMask F0, CheapTrick envelope, D4C aperiodicity), the consonant keeps its length, the voiced
   part is time-stretched to the note's duration, and the note's F0 (onset glide, vibrato, drift) is
   imposed; the whole phrase is one WORLD resynthesis, so notes join without clicks.
+- "sinsy": {"engine": "sinsy"}. Sinsy (PyPI pysinsy, built from its sdist) sings the phrase with
+  kana lyrics (one mora per note) with its bundled HMM voice of a real singer (nitech_jp_song070_f001,
+  CC-BY 3.0); its F0 comes out compressed toward A4 (measured), so WORLD sets the voiced frames to
+  the score's pitch, keeping Sinsy's timing, phonemes and timbre.
 
 Festival's singing mode (text2wave -mode singing, SINGING XML) was measured first: kal and ked hold
 the notes but one octave low and about 20 % short, rab glides between notes instead of holding them,
@@ -147,8 +151,9 @@ MBROLA_VOICES: dict[str, MbrolaVoice] = {
 _SONORANT = {"l", "m", "n", "r", "j", "w", "L", "J"}
 
 MBROLA_LICENSE = (
-    "MBROLA database licence (Faculte Polytechnique de Mons, TCTS lab): free for non-commercial, "
-    "non-military use; Debian non-free"
+    "MBROLA database licence (Faculte Polytechnique de Mons, TCTS lab, and each database's owner): use "
+    "only for synthesis with the MBROLA program; copied freely when no charge is made; not sold nor "
+    "incorporated into a sold product without the owner's permission; Debian non-free"
 )
 
 
@@ -331,7 +336,7 @@ SPEECH_VOICES: dict[str, SpeechVoice] = {
             "Scottish English",
             "male",
             "flite",
-            "flite and its voices: BSD-style (Carnegie Mellon University)",
+            "flite voices: free use, modification and distribution (CMU/Festvox licence, Carnegie Mellon University)",
             f"flite cmu_us_awb, speaker awb of the {_ARCTIC}",
         ),
         SpeechVoice(
@@ -341,7 +346,7 @@ SPEECH_VOICES: dict[str, SpeechVoice] = {
             "American English",
             "male",
             "flite",
-            "flite and its voices: BSD-style (Carnegie Mellon University)",
+            "flite voices: free use, modification and distribution (CMU/Festvox licence, Carnegie Mellon University)",
             f"flite cmu_us_rms, speaker rms of the {_ARCTIC}",
         ),
         SpeechVoice(
@@ -351,7 +356,8 @@ SPEECH_VOICES: dict[str, SpeechVoice] = {
             "American English",
             "male",
             "rhvoice-english",
-            "RHVoice English voices: CC-BY-SA 4.0 / CMU ARCTIC licence (Debian non-free rhvoice-english)",
+            "RHVoice data: LGPL-2.1+ (Olga Yakovleva); a trained voice without its training scripts, so Debian non-free; "
+            "trained on CMU ARCTIC (free use)",
             f"RHVoice voice bdl (Olga Yakovleva and the RHVoice contributors), speaker bdl of the {_ARCTIC}",
         ),
         SpeechVoice(
@@ -361,7 +367,8 @@ SPEECH_VOICES: dict[str, SpeechVoice] = {
             "American English",
             "female",
             "rhvoice-english",
-            "RHVoice English voices: CC-BY-SA 4.0 / CMU ARCTIC licence (Debian non-free rhvoice-english)",
+            "RHVoice data: LGPL-2.1+ (Olga Yakovleva); a trained voice without its training scripts, so Debian non-free; "
+            "trained on CMU ARCTIC (free use)",
             f"RHVoice voice clb (Olga Yakovleva and the RHVoice contributors), speaker clb of the {_ARCTIC}",
         ),
         SpeechVoice(
@@ -371,7 +378,7 @@ SPEECH_VOICES: dict[str, SpeechVoice] = {
             "American English",
             "male",
             "festvox-kallpc16k",
-            "Festival voice kal_diphone: free use, modification and distribution (CMU/Festvox licence)",
+            "Festival kal_diphone: free use, modification and distribution (CSTR/CMU licence, keep the notice)",
             "Festival kal_diphone, CMU Festvox (Alan W Black, Kevin Lenzo)",
         ),
         SpeechVoice(
@@ -381,7 +388,7 @@ SPEECH_VOICES: dict[str, SpeechVoice] = {
             "American English",
             "male",
             "festvox-kdlpc16k",
-            "Festival voice ked_diphone: free use, modification and distribution (CMU/Festvox licence)",
+            "Festival ked_diphone: free use, modification and distribution (CSTR/CMU licence, keep the notice)",
             "Festival ked_diphone, CMU Festvox (Alan W Black, Kevin Lenzo)",
         ),
         SpeechVoice(
@@ -391,8 +398,8 @@ SPEECH_VOICES: dict[str, SpeechVoice] = {
             "British English",
             "male",
             "festvox-rablpc16k",
-            "Festival voice rab_diphone: free for non-commercial use, redistribution allowed "
-            "(CSTR, University of Edinburgh; Debian contrib)",
+            "Festival rab_diphone: free use and distribution (CSTR licence, keep the notice); Debian contrib because "
+            "it needs the OALD lexicon, free for non-commercial use only",
             "Festival rab_diphone, Centre for Speech Technology Research, University of Edinburgh",
         ),
         SpeechVoice(
@@ -402,8 +409,8 @@ SPEECH_VOICES: dict[str, SpeechVoice] = {
             "American English",
             "female",
             "festvox-us-slt-hts",
-            "Festival HTS voice cmu_us_slt_arctic_hts: free use, modification and distribution "
-            "(CMU ARCTIC licence, HTS working group)",
+            "Festival cmu_us_slt_arctic_hts: EST-2003 (CMU; free use, modification and distribution) and "
+            "BSD-3-clause (HTS parts, Nagoya Institute of Technology)",
             f"Festival cmu_us_slt_arctic_hts (HTS working group), speaker slt of the {_ARCTIC}",
         ),
     )
