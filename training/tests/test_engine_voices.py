@@ -160,3 +160,21 @@ def test_sinsy_score_is_valid_musicxml_with_ties_and_kana():
     assert [e.text for e in root.iter("text")] == ["ら", "の"]  # one mora per note, not per tied part
     assert len(list(root.iter("tie"))) == 2  # the long note crosses a bar line: tied
     assert [e.find("alter").text for e in root.iter("pitch") if e.find("alter") is not None] == ["1"]
+
+
+def test_expression_controller_shapes_the_level():
+    """The builder's CC11 swell reaches the voice: CC11 64 is about 6 dB per halving, as in GM."""
+    inst = _inst("mbrola", "es2")
+    notes = _phrase(inst)
+    full = ENGINES["mbrola"].render(inst, Performance(notes), DUR, np.random.default_rng(4))
+    soft = ENGINES["mbrola"].render(
+        inst,
+        Performance(notes, ccs=[(0.0, 11, 127), (0.0, 1, 30), (DUR, 11, 127)]),
+        DUR,
+        np.random.default_rng(4),
+    )
+    assert np.allclose(full, soft)
+    half = ENGINES["mbrola"].render(
+        inst, Performance(notes, ccs=[(0.0, 11, 64), (DUR, 11, 64)]), DUR, np.random.default_rng(4)
+    )
+    assert np.allclose(half, full * (64 / 127) ** 2, atol=1e-6)

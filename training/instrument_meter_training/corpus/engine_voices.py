@@ -230,6 +230,16 @@ def _extend(line: str, ms: int) -> str:
     return " ".join(parts)
 
 
+def expression(y: np.ndarray, perf: Performance) -> np.ndarray:
+    """The performance's CC11 (expression) curve as a gain, as a GM synth applies it ((v/127)^2)."""
+    pts = sorted((t, v) for t, c, v in perf.ccs if c == 11)
+    if not pts:
+        return y
+    t, v = np.array(pts, np.float64).T
+    g = np.interp(np.arange(len(y)) / SAMPLE_RATE, t, (v / 127.0) ** 2)
+    return (y * g).astype(np.float32)
+
+
 def _decode_wav(path: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
@@ -293,7 +303,7 @@ class MbrolaEngine:
                 raise VoiceError(f"mbrola {v.db} exit {r.returncode}: {r.stderr[-200:]!r}")
             x, sr = _decode_wav(wav)
         y = _resample(x, sr)[int(round(lead * SAMPLE_RATE)) :]
-        return fit(y, duration)
+        return expression(fit(y, duration), perf)
 
     def recordings(self, inst: Instrument, keys):
         return []
@@ -628,7 +638,7 @@ class WorldEngine:
         notes = [(n.on, n.off, n.key, n.vel) for n in perf.notes if n.on < duration]
         if not notes:
             return fit(np.zeros(0), duration)
-        return world_sing(SPEECH_VOICES[inst.param("voice")], notes, duration, rng)
+        return expression(world_sing(SPEECH_VOICES[inst.param("voice")], notes, duration, rng), perf)
 
     def recordings(self, inst: Instrument, keys):
         return []
@@ -817,7 +827,7 @@ class SinsyEngine:
         notes = [(n.on, n.off, n.key) for n in perf.notes if n.on < duration]
         if not notes:
             return fit(np.zeros(0), duration)
-        return sinsy_sing(notes, duration, rng)
+        return expression(sinsy_sing(notes, duration, rng), perf)
 
     def recordings(self, inst: Instrument, keys):
         return []
