@@ -178,3 +178,36 @@ def test_expression_controller_shapes_the_level():
         inst, Performance(notes, ccs=[(0.0, 11, 64), (DUR, 11, 64)]), DUR, np.random.default_rng(4)
     )
     assert np.allclose(half, full * (64 / 127) ** 2, atol=1e-6)
+
+
+_FRESH = """
+import hashlib, numpy as np
+from instrument_meter_training.corpus.engines import ENGINES, Performance, load_engines
+from instrument_meter_training.corpus.render import Note
+load_engines()
+out = []
+for e, v in [("world", "kal"), ("world", "bdl"), ("sinsy", "f001")]:
+    (inst,) = ENGINES[e].instruments({"engine": e, "voice": v}, "f")
+    notes = [Note(i * 0.3, i * 0.3 + 0.28, inst.range[0] + (i * 5) % 12, 90) for i in range(7)]
+    y = ENGINES[e].render(inst, Performance(notes), 2.2, np.random.default_rng(1))
+    out.append(hashlib.sha1(y.tobytes()).hexdigest())
+print(" ".join(out))
+"""
+
+
+def test_fresh_process_renders_the_same_bytes():
+    """The in-memory syllable banks depend only on the voice: a cold process gives the same bytes as
+    one that has sung other phrases first (here: this test process)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    cold = subprocess.run([sys.executable, "-c", _FRESH], capture_output=True, text=True, check=True)
+    warm = []
+    for e, v in [("world", "kal"), ("world", "bdl"), ("sinsy", "f001")]:
+        inst = _inst(e, v)
+        ENGINES[e].render(inst, Performance(_phrase(inst)), DUR, np.random.default_rng(8))  # other phrase
+        notes = [Note(i * 0.3, i * 0.3 + 0.28, inst.range[0] + (i * 5) % 12, 90) for i in range(7)]
+        y = ENGINES[e].render(inst, Performance(notes), 2.2, np.random.default_rng(1))
+        warm.append(hashlib.sha1(y.tobytes()).hexdigest())
+    assert cold.stdout.split() == warm

@@ -431,6 +431,7 @@ SYLLABLES = ("la", "lah", "lee", "loo", "ma", "mee", "moo", "na", "nee", "noo", 
 
 FRAME_MS = 5.0
 _BANK: dict[tuple[str, str], dict] = {}  # (voice, syllable) -> analysed syllable, deterministic
+_AUDIO: dict[tuple[str, str], tuple] = {}  # (voice, syllable) -> (speech, rate)
 
 
 def _import_legacy(module: str, pip_name: str):
@@ -543,17 +544,22 @@ def _analyse(x: np.ndarray, fs: int) -> dict:
 
 
 def syllable_bank(v: SpeechVoice, syllables) -> dict[str, dict]:
-    """Analysed syllables of a voice (synthesised and analysed once per process)."""
+    """Analysed syllables of a voice, each synthesised and analysed once per process. Festival
+    (0.5 s to start) says every syllable of SYLLABLES in one run; the others say what is asked."""
     todo = [s for s in dict.fromkeys(syllables) if (v.key, s) not in _BANK]
     if todo:
+        if v.tts == "festival":
+            todo = [s for s in SYLLABLES if (v.key, s) not in _AUDIO]  # always the same batch
         with tempfile.TemporaryDirectory() as d:
-            for s, p in _speak(v, todo, d).items():
-                x, fs = _decode_wav(p)
-                _BANK[(v.key, s)] = _analyse(x, fs)
+            for s, p in _speak(v, [s for s in todo if (v.key, s) not in _AUDIO], d).items():
+                _AUDIO[(v.key, s)] = _decode_wav(p)
+        for s in dict.fromkeys(syllables):
+            if (v.key, s) not in _BANK:
+                _BANK[(v.key, s)] = _analyse(*_AUDIO[(v.key, s)])
     return {s: _BANK[(v.key, s)] for s in syllables}
 
 
-def _stretch(a: np.ndarray, n: int, rng_src=None) -> np.ndarray:
+def _stretch(a: np.ndarray, n: int) -> np.ndarray:
     """Frames a (m, k) mapped onto n frames: attack and release kept, the middle stretched."""
     m = len(a)
     if n <= 0:
