@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use instrument_meter::analysis::ThresholdOverride;
+use instrument_meter::analysis::{DetectorConfig, Smoothing, ThresholdOverride};
 use instrument_meter::model::{ModelError, ModelRunner, SessionConfig};
 use instrument_meter::offline::OfflineAnalyzer;
 use instrument_meter::AnalysisConfig;
@@ -61,6 +61,15 @@ enum Command {
         /// Added to each of the model's per-class thresholds (e.g. -0.1 detects more).
         #[arg(long, value_name = "D", allow_hyphen_values = true)]
         threshold_offset: Option<f32>,
+        /// Rise time constant of the per-window detection's smoothing, milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = Smoothing::default().attack_ms)]
+        attack_ms: f32,
+        /// Fall time constant of the per-window detection's smoothing, milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = Smoothing::default().release_ms)]
+        release_ms: f32,
+        /// An active class (per window) turns off below its threshold minus this.
+        #[arg(long, value_name = "H", default_value_t = Smoothing::default().hysteresis)]
+        hysteresis: f32,
         /// Windows per inference call (4 measured fastest on one core; larger batches cost memory).
         #[arg(long, value_name = "N", default_value_t = 4)]
         batch: usize,
@@ -121,6 +130,9 @@ fn run(cli: Cli) -> ExitCode {
             hop,
             threshold,
             threshold_offset,
+            attack_ms,
+            release_ms,
+            hysteresis,
             batch,
             model,
         } => {
@@ -137,6 +149,19 @@ fn run(cli: Cli) -> ExitCode {
                 (None, Some(d)) => ThresholdOverride::Offset(d),
                 (None, None) => ThresholdOverride::Model,
             };
+            if ![attack_ms, release_ms, hysteresis]
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0)
+            {
+                eprintln!("error: --attack-ms, --release-ms and --hysteresis must be >= 0");
+                return ExitCode::from(2);
+            }
+            let smoothing = Smoothing {
+                hop_s: hop,
+                attack_ms,
+                release_ms,
+                hysteresis,
+            };
             let runner = match load_model(&model) {
                 Ok(r) => r,
                 Err(e) => {
@@ -149,6 +174,7 @@ fn run(cli: Cli) -> ExitCode {
                 max_batch: batch.max(1),
                 ..AnalysisConfig::default()
             };
+            let detection = DetectorConfig::new(&runner.info().thresholds, overrides, smoothing);
             let offline = match OfflineAnalyzer::new(runner, config) {
                 Ok(o) => o,
                 Err(e) => {
@@ -160,7 +186,7 @@ fn run(cli: Cli) -> ExitCode {
                 offline,
                 &files,
                 format_kind(format),
-                overrides,
+                &detection,
                 std::io::stderr().is_terminal(),
             );
             if failures > 0 {

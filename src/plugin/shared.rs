@@ -38,6 +38,8 @@ impl AtomicF32 {
 pub struct HistoryEntry {
     /// End of the window in seconds of analysed input (since activation).
     pub time_s: f64,
+    /// The window's own probability per class (the model's output; zeros for a silent window).
+    pub scores: Vec<f32>,
     /// Smoothed activation per class.
     pub values: Vec<f32>,
     /// Detection bit per class.
@@ -73,7 +75,7 @@ pub struct Shared {
     pub classes: AtomicUsize,
     /// Smoothed activation per class, in [0, 1].
     pub activations: [AtomicF32; MAX_CLASSES],
-    /// Effective decision threshold per class (model threshold minus sensitivity).
+    /// Effective decision threshold per class (the detector's, after the sensitivity).
     pub thresholds: [AtomicF32; MAX_CLASSES],
     /// Detection bits (threshold with hysteresis), bit i = class i.
     pub detected: AtomicU64,
