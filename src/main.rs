@@ -1,4 +1,5 @@
-//! `instrument-meter`: analyse audio files, show a model's metadata, or benchmark the pipeline.
+//! `instrument-meter`: analyse audio files or show a model's metadata. (The benchmark is
+//! `cargo bench --bench pipeline`.)
 
 mod cli;
 
@@ -84,8 +85,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure inference latency, whole-file speed, pipeline overhead, memory, and the Python way.
-    Bench(cli::bench::BenchArgs),
 }
 
 /// Loads `--model` or the embedded model; the error message names the model file.
@@ -103,7 +102,8 @@ fn load_model(args: &ModelArgs) -> Result<ModelRunner, String> {
     }
 }
 
-/// When set, the process prints its peak resident memory to stderr at exit (used by `bench`).
+/// When set, the process prints its peak resident memory to stderr at exit (the benches and the
+/// long-input test read it).
 const PEAK_MEM_ENV: &str = "INSTRUMENT_METER_REPORT_PEAK_MEM";
 
 fn main() -> ExitCode {
@@ -115,11 +115,21 @@ fn main() -> ExitCode {
     }
     let code = run(Cli::parse());
     if std::env::var_os(PEAK_MEM_ENV).is_some() {
-        if let Some(k) = cli::bench::peak_rss_kib() {
+        if let Some(k) = peak_rss_kib() {
             eprintln!("peak_memory_kib={k}");
         }
     }
     code
+}
+
+/// Peak resident memory of this process in KiB (Linux), from /proc/self/status.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }
 
 fn run(cli: Cli) -> ExitCode {
@@ -200,13 +210,6 @@ fn run(cli: Cli) -> ExitCode {
                 cli::info::print(&runner, json);
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Bench(args) => match cli::bench::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)

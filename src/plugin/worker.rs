@@ -13,55 +13,16 @@ use std::time::{Duration, Instant};
 
 use rtrb::Consumer;
 
+use super::model_source::{load_model, resolve_model_path, LoadedModel};
 use super::params::MeterParams;
 use super::shared::{HistoryEntry, Shared, HISTORY_SECONDS, MAX_CLASSES};
 use crate::analysis::{
     AnalysisConfig, Analyzer, Detector, DetectorConfig, Smoothing, ThresholdOverride, WindowResult,
 };
-use crate::model::{ModelError, ModelRunner, SessionConfig};
+use crate::model::ModelRunner;
 
 /// How long the worker sleeps when the ring is empty.
 const POLL: Duration = Duration::from_millis(4);
-
-/// Environment variable naming a model file used when the model-path parameter is empty.
-pub const MODEL_ENV: &str = "INSTRUMENT_METER_MODEL";
-
-/// Where a model comes from: the user's path, the `INSTRUMENT_METER_MODEL` variable, or the
-/// embedded default.
-pub fn resolve_model_path(user: Option<String>) -> Option<String> {
-    user.or_else(|| {
-        std::env::var(MODEL_ENV)
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-    })
-}
-
-/// Loads and validates a model (the model contract); the error text says how to fix it.
-pub fn load_model(path: Option<&str>) -> Result<ModelRunner, String> {
-    let config = SessionConfig { intra_threads: 1 };
-    let result = match path {
-        Some(p) => ModelRunner::from_file(std::path::Path::new(p), &config),
-        None => ModelRunner::default_model(&config),
-    };
-    result.map_err(|e| describe_model_error(&e, path))
-}
-
-fn describe_model_error(e: &ModelError, path: Option<&str>) -> String {
-    match e {
-        ModelError::Runtime(r) => format!("ONNX Runtime not loaded: {r}"),
-        ModelError::NoDefaultModel => format!(
-            "This build has no embedded model (assets/model.onnx was absent when it was built). \
-             Fix: choose a model file (.onnx) under Settings › Model, or set {MODEL_ENV}."
-        ),
-        other => match path {
-            Some(p) => format!(
-                "Model {p} cannot be used: {other}. Fix: pick a model exported by \
-                 `instrument-meter-train export` (see docs/model-contract.md), or clear the path to use the embedded one."
-            ),
-            None => format!("The embedded model cannot be used: {other}"),
-        },
-    }
-}
 
 /// The plugin's sensitivity parameter as the detector's threshold override: sensitivity is the
 /// negated offset (positive = detects more readily).
@@ -70,8 +31,22 @@ pub fn sensitivity_override(sensitivity: f32) -> ThresholdOverride {
     ThresholdOverride::Offset(-sensitivity)
 }
 
-/// A loaded model and the path it came from (None: the embedded default).
-pub type LoadedModel = (ModelRunner, Option<String>);
+/// What one activation gives the worker.
+pub struct WorkerConfig {
+    /// The ring's reading end (the audio thread writes the downmixed input).
+    pub consumer: Consumer<f32>,
+    /// The loaded model with the path it came from (None: no model could be loaded).
+    pub model: Option<LoadedModel>,
+    /// Host sample rate, Hz.
+    pub host_rate: u32,
+    /// The host's largest block, frames: one block can bring several hops at once without the
+    /// worker being behind (see `WorkerState::pass`).
+    pub max_block: usize,
+    /// The host renders offline (bounce): analyse every window, drop none.
+    pub offline: bool,
+    pub shared: Arc<Shared>,
+    pub params: Arc<MeterParams>,
+}
 
 /// A running worker thread; joining returns the model so the next activation reuses it.
 pub struct Worker {
@@ -80,29 +55,10 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the worker. `model` is the loaded model with the path it came from (None: embedded);
-    /// `max_block` is the host's largest block (frames).
-    #[allow(clippy::too_many_arguments)] // one per activation setting; called from two places
-    pub fn spawn(
-        consumer: Consumer<f32>,
-        model: Option<LoadedModel>,
-        host_rate: u32,
-        max_block: usize,
-        offline: bool,
-        shared: Arc<Shared>,
-        params: Arc<MeterParams>,
-    ) -> std::io::Result<Worker> {
+    /// Starts the worker thread.
+    pub fn spawn(config: WorkerConfig) -> std::io::Result<Worker> {
         let stop = Arc::new(AtomicBool::new(false));
-        let state = WorkerState::new(
-            consumer,
-            model,
-            host_rate,
-            max_block,
-            offline,
-            shared,
-            params,
-            stop.clone(),
-        );
+        let state = WorkerState::new(config, stop.clone());
         let handle = std::thread::Builder::new()
             .name("instrument-meter-analysis".into())
             .spawn(move || state.run())?;
@@ -154,8 +110,6 @@ struct WorkerState {
     consumer: Consumer<f32>,
     model: Option<Model>,
     host_rate: u32,
-    /// The host's largest block: one block can bring several hops at once without the worker
-    /// being behind (see `pass`).
     max_block: usize,
     offline: bool,
     shared: Arc<Shared>,
@@ -166,31 +120,21 @@ struct WorkerState {
 }
 
 impl WorkerState {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        consumer: Consumer<f32>,
-        model: Option<LoadedModel>,
-        host_rate: u32,
-        max_block: usize,
-        offline: bool,
-        shared: Arc<Shared>,
-        params: Arc<MeterParams>,
-        stop: Arc<AtomicBool>,
-    ) -> WorkerState {
+    fn new(config: WorkerConfig, stop: Arc<AtomicBool>) -> WorkerState {
         let mut s = WorkerState {
-            consumer,
+            consumer: config.consumer,
             model: None,
-            host_rate,
-            max_block,
-            offline,
-            shared,
-            params,
+            host_rate: config.host_rate,
+            max_block: config.max_block,
+            offline: config.offline,
+            shared: config.shared,
+            params: config.params,
             stop,
             results: Vec::with_capacity(1),
         };
-        if let Some((runner, path)) = model {
+        if let Some((runner, path)) = config.model {
             if let Err(e) = s.install(runner, path) {
-                s.shared.slow().status.error = Some(e);
+                s.shared.set_error(e);
             }
         }
         s
@@ -233,14 +177,14 @@ impl WorkerState {
         let runtime = crate::runtime::runtime()
             .map(|r| format!("ONNX Runtime {} ({})", r.version, r.library_path.display()))
             .unwrap_or_default();
-        {
-            let mut slow = self.shared.slow();
-            slow.status.info = Some(info.clone());
-            slow.status.source = analyzer.runner().source().to_string();
-            slow.status.runtime = runtime;
-            slow.status.error = None;
-            slow.history.clear();
-        }
+        let source = analyzer.runner().source().to_string();
+        self.shared.update_panel(|p| {
+            p.status.info = Some(info.clone());
+            p.status.source = source.clone();
+            p.status.runtime = runtime.clone();
+            p.status.error = None;
+            p.history.clear();
+        });
         self.shared.clear_activations();
         publish_thresholds(&self.shared, &detector);
         self.shared.classes.store(classes, Ordering::Release);
@@ -273,21 +217,16 @@ impl WorkerState {
     fn reload(&mut self) {
         let path = resolve_model_path(self.params.user_model_path());
         match load_model(path.as_deref()) {
-            Ok(runner) => {
-                if let Err(e) = self.install(runner, path) {
-                    self.shared.slow().status.error = Some(e);
-                } else {
-                    self.shared.slow().status.warning = None;
-                }
+            Ok(runner) => match self.install(runner, path) {
+                Err(e) => self.shared.set_error(e),
+                Ok(()) => self.shared.update_panel(|p| p.status.warning = None),
+            },
+            Err(e) if self.model.is_some() => {
+                let warning = format!("{e} The previous model keeps running.");
+                self.shared
+                    .update_panel(|p| p.status.warning = Some(warning.clone()));
             }
-            Err(e) => {
-                let mut slow = self.shared.slow();
-                if self.model.is_some() {
-                    slow.status.warning = Some(format!("{e} The previous model keeps running."));
-                } else {
-                    slow.status.error = Some(e);
-                }
-            }
+            Err(e) => self.shared.set_error(e),
         }
     }
 
@@ -394,8 +333,7 @@ impl WorkerState {
             let t0 = Instant::now();
             self.results.clear();
             if let Err(e) = model.analyzer.run_held(&mut self.results) {
-                let msg = format!("Inference failed: {e}");
-                self.shared.slow().status.error = Some(msg);
+                self.shared.set_error(format!("Inference failed: {e}"));
                 self.shared.running.store(false, Ordering::Release);
                 self.model = None;
                 self.shared.classes.store(0, Ordering::Release);
@@ -407,9 +345,10 @@ impl WorkerState {
                 continue;
             };
             if !w.silent {
-                let delay = self.shared.test_inference_delay_ms.load(Ordering::Relaxed);
-                if delay > 0 {
-                    std::thread::sleep(Duration::from_millis(delay as u64));
+                #[cfg(feature = "test-hooks")]
+                match self.shared.test_inference_delay_ms.load(Ordering::Relaxed) {
+                    0 => {}
+                    ms => std::thread::sleep(Duration::from_millis(ms as u64)),
                 }
                 record_inference_time(&self.shared, t0);
             }
@@ -451,20 +390,22 @@ fn publish(shared: &Shared, scores: &[f32], detector: &Detector, end_s: f64) {
     shared.detected.store(detected, Ordering::Release);
     shared.windows_done.fetch_add(1, Ordering::Release);
 
-    let mut slow = shared.slow();
-    slow.history.push_back(HistoryEntry {
+    let entry = Arc::new(HistoryEntry {
         time_s: end_s,
         scores: scores.to_vec(),
         values: detector.smoothed().to_vec(),
         detected,
     });
-    while slow
-        .history
-        .front()
-        .is_some_and(|f| end_s - f.time_s > HISTORY_SECONDS + 1.0)
-    {
-        slow.history.pop_front();
-    }
+    shared.update_panel(|p| {
+        p.history.push_back(entry.clone());
+        while p
+            .history
+            .front()
+            .is_some_and(|f| end_s - f.time_s > HISTORY_SECONDS + 1.0)
+        {
+            p.history.pop_front();
+        }
+    });
 }
 
 #[cfg(test)]
@@ -491,7 +432,8 @@ mod tests {
         publish(&shared, &[0.9, 0.1], &d, 1.0);
         assert_eq!(shared.activations[0].load(), 0.9);
         assert_eq!(shared.detected.load(Ordering::Acquire), 1);
-        let h = &shared.slow().history[0];
+        let panel = shared.panel();
+        let h = &panel.history[0];
         assert_eq!(
             (h.time_s, &h.scores[..], h.detected),
             (1.0, &[0.9, 0.1][..], 1)
