@@ -99,7 +99,7 @@ PY
     rm -rf "$tmp"
   fi
   # The per-user location the built programs search (they carry no path of this checkout).
-  user_dir=${XDG_DATA_HOME:-$HOME/.local/share}/instrument-meter/onnxruntime
+  user_dir=${XDG_DATA_HOME:-${HOME:?setup.sh needs HOME or XDG_DATA_HOME}/.local/share}/instrument-meter/onnxruntime
   if ! cmp -s "$lib" "$user_dir/libonnxruntime.so.$ORT_VERSION"; then
     log "installing ONNX Runtime $ORT_VERSION into $user_dir"
     mkdir -p "$user_dir"
