@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod decode;
+pub mod memory;
 pub mod model;
 pub mod offline;
 pub mod runtime;

@@ -1,4 +1,5 @@
-//! `instrument-meter`: analyse audio files, show a model's metadata, or benchmark the pipeline.
+//! `instrument-meter`: analyse audio files or show a model's metadata. (The benchmark is
+//! `cargo bench --bench pipeline`.)
 
 mod cli;
 
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use instrument_meter::analysis::ThresholdOverride;
+use instrument_meter::analysis::{DetectorConfig, Smoothing, ThresholdOverride};
 use instrument_meter::model::{ModelError, ModelRunner, SessionConfig};
 use instrument_meter::offline::OfflineAnalyzer;
 use instrument_meter::AnalysisConfig;
@@ -58,9 +59,19 @@ enum Command {
         /// One detection threshold for every class (replaces the model's per-class thresholds).
         #[arg(long, value_name = "T", conflicts_with = "threshold_offset")]
         threshold: Option<f32>,
-        /// Added to each of the model's per-class thresholds (e.g. -0.1 detects more).
+        /// Added to each of the model's per-class thresholds, clamped to [0.01, 0.99] (e.g. -0.1
+        /// detects more; the plugin's sensitivity S is the offset -S).
         #[arg(long, value_name = "D", allow_hyphen_values = true)]
         threshold_offset: Option<f32>,
+        /// Rise time constant of the per-window detection's smoothing, milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = Smoothing::default().attack_ms)]
+        attack_ms: f32,
+        /// Fall time constant of the per-window detection's smoothing, milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = Smoothing::default().release_ms)]
+        release_ms: f32,
+        /// An active class (per window) turns off below its threshold minus this.
+        #[arg(long, value_name = "H", default_value_t = Smoothing::default().hysteresis)]
+        hysteresis: f32,
         /// Windows per inference call (4 measured fastest on one core; larger batches cost memory).
         #[arg(long, value_name = "N", default_value_t = 4)]
         batch: usize,
@@ -75,8 +86,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure inference latency, whole-file speed, pipeline overhead, memory, and the Python way.
-    Bench(cli::bench::BenchArgs),
 }
 
 /// Loads `--model` or the embedded model; the error message names the model file.
@@ -94,7 +103,8 @@ fn load_model(args: &ModelArgs) -> Result<ModelRunner, String> {
     }
 }
 
-/// When set, the process prints its peak resident memory to stderr at exit (used by `bench`).
+/// When set, the process prints its peak resident memory to stderr at exit (the benches and the
+/// long-input test read it).
 const PEAK_MEM_ENV: &str = "INSTRUMENT_METER_REPORT_PEAK_MEM";
 
 fn main() -> ExitCode {
@@ -106,7 +116,7 @@ fn main() -> ExitCode {
     }
     let code = run(Cli::parse());
     if std::env::var_os(PEAK_MEM_ENV).is_some() {
-        if let Some(k) = cli::bench::peak_rss_kib() {
+        if let Some(k) = instrument_meter::memory::peak_rss_kib() {
             eprintln!("peak_memory_kib={k}");
         }
     }
@@ -121,6 +131,9 @@ fn run(cli: Cli) -> ExitCode {
             hop,
             threshold,
             threshold_offset,
+            attack_ms,
+            release_ms,
+            hysteresis,
             batch,
             model,
         } => {
@@ -137,6 +150,19 @@ fn run(cli: Cli) -> ExitCode {
                 (None, Some(d)) => ThresholdOverride::Offset(d),
                 (None, None) => ThresholdOverride::Model,
             };
+            if ![attack_ms, release_ms, hysteresis]
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0)
+            {
+                eprintln!("error: --attack-ms, --release-ms and --hysteresis must be >= 0");
+                return ExitCode::from(2);
+            }
+            let smoothing = Smoothing {
+                hop_s: hop,
+                attack_ms,
+                release_ms,
+                hysteresis,
+            };
             let runner = match load_model(&model) {
                 Ok(r) => r,
                 Err(e) => {
@@ -149,6 +175,7 @@ fn run(cli: Cli) -> ExitCode {
                 max_batch: batch.max(1),
                 ..AnalysisConfig::default()
             };
+            let detection = DetectorConfig::new(&runner.info().thresholds, overrides, smoothing);
             let offline = match OfflineAnalyzer::new(runner, config) {
                 Ok(o) => o,
                 Err(e) => {
@@ -160,7 +187,7 @@ fn run(cli: Cli) -> ExitCode {
                 offline,
                 &files,
                 format_kind(format),
-                overrides,
+                &detection,
                 std::io::stderr().is_terminal(),
             );
             if failures > 0 {
@@ -174,13 +201,6 @@ fn run(cli: Cli) -> ExitCode {
                 cli::info::print(&runner, json);
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Bench(args) => match cli::bench::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use instrument_meter::analysis::{detect, ThresholdOverride};
+use instrument_meter::analysis::{detect, Detector, DetectorConfig};
 use instrument_meter::model::ModelInfo;
 use instrument_meter::offline::{FileAnalysis, OfflineAnalyzer};
 
@@ -18,16 +18,17 @@ pub enum OutputFormat {
     Csv,
 }
 
-/// Analyses every file, printing results as they finish. Returns the number of failed files.
+/// Analyses every file, printing results as they finish. `detection` holds the thresholds (the
+/// model's with the user's override) and the smoothing of the per-window detection. Returns the
+/// number of failed files.
 pub fn run(
     mut offline: OfflineAnalyzer,
     files: &[PathBuf],
     format: OutputFormat,
-    overrides: ThresholdOverride,
+    detection: &DetectorConfig,
     tty: bool,
 ) -> usize {
     let info = offline.analyzer().info().clone();
-    let thresholds = overrides.apply(&info.thresholds);
     let bar = if tty {
         let bar = ProgressBar::new(files.len() as u64 * 1000);
         bar.set_style(
@@ -61,9 +62,9 @@ pub fn run(
                     bar.suspend(|| eprintln!("warning: {}: {t}", a.path.display()));
                 }
                 let text = match format {
-                    OutputFormat::Json => json_line(&a, &info, &thresholds),
+                    OutputFormat::Json => json_line(&a, &info, detection),
                     OutputFormat::Csv => csv_rows(&a),
-                    OutputFormat::Table => table(&a, &info, &thresholds),
+                    OutputFormat::Table => table(&a, &info, &detection.thresholds),
                 };
                 bar.suspend(|| {
                     let _ = out.write_all(text.as_bytes());
@@ -101,6 +102,8 @@ struct JsonWindow<'a> {
     start_s: f64,
     end_s: f64,
     scores: Scores<'a>,
+    /// Classes the streaming detector (smoothing, hysteresis) holds active after this window.
+    active: Vec<&'a String>,
 }
 
 /// The windows, serialised one by one: a `serde_json::Value` tree of a long file's windows costs
@@ -108,17 +111,26 @@ struct JsonWindow<'a> {
 struct JsonWindows<'a> {
     a: &'a FileAnalysis,
     labels: &'a [String],
+    detection: &'a DetectorConfig,
 }
 
 impl Serialize for JsonWindows<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.a.windows.iter().map(|w| JsonWindow {
-            start_s: round_time(w.start_s),
-            end_s: round_time(w.end_s),
-            scores: Scores {
-                labels: self.labels,
-                probs: &w.probs,
-            },
+        let mut detector = Detector::new(self.detection);
+        s.collect_seq(self.a.windows.iter().map(|w| {
+            JsonWindow {
+                start_s: round_time(w.start_s),
+                end_s: round_time(w.end_s),
+                scores: Scores {
+                    labels: self.labels,
+                    probs: &w.probs,
+                },
+                active: (self.labels.iter())
+                    .zip(detector.push(&w.probs))
+                    .filter(|(_, &on)| on)
+                    .map(|(l, _)| l)
+                    .collect(),
+            }
         }))
     }
 }
@@ -144,7 +156,7 @@ fn round_time(t: f64) -> f64 {
     (t * 1e6).round() / 1e6
 }
 
-pub fn json_line(a: &FileAnalysis, info: &ModelInfo, thresholds: &[f32]) -> String {
+pub fn json_line(a: &FileAnalysis, info: &ModelInfo, detection: &DetectorConfig) -> String {
     let line = JsonLine {
         file: a.path.display().to_string(),
         duration_s: round_time(a.duration_s),
@@ -155,13 +167,14 @@ pub fn json_line(a: &FileAnalysis, info: &ModelInfo, thresholds: &[f32]) -> Stri
             labels: &info.labels,
             probs: &a.scores,
         },
-        detected: detect(&a.scores, thresholds)
+        detected: detect(&a.scores, &detection.thresholds)
             .into_iter()
             .map(|i| &info.labels[i])
             .collect(),
         windows: JsonWindows {
             a,
             labels: &info.labels,
+            detection,
         },
     };
     let mut text = serde_json::to_string(&line).expect("plain data serialises");
