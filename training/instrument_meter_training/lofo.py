@@ -91,7 +91,10 @@ def _mean(rows: list[dict]) -> dict:
         if not have:
             continue
         m = {k: mean_std([r[k] for r in have]) for k in ("lrap", "f1_micro", "f1_macro")}
-        m["f1_per_class"] = np.mean([r["f1_per_class"] for r in have], axis=0).tolist()
+        f1 = np.array([r["f1_per_class"] for r in have])
+        present = np.array([r.get("classes_present", [True] * f1.shape[1]) for r in have])
+        # per class: the mean over the folds whose test clips contain it
+        m["f1_per_class"] = (np.where(present, f1, 0).sum(0) / np.maximum(present.sum(0), 1)).tolist()
         out[proto] = m
     return out
 

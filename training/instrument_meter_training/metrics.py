@@ -33,10 +33,14 @@ def f1_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         per = f1_score(t, p, average=None, zero_division=0)[:1]
     else:
         per = f1_score(t, p, average=None, zero_division=0)
+    # A class with no positive clip has no F1 (a LOFO fold's families may not play it): the macro
+    # mean is over the classes present, so a fold is not scored on instruments it cannot contain.
+    present = t.sum(axis=0)[: len(per)] > 0 if t.ndim == 2 else np.array([t.any()])
     return {
         "f1_micro": float(f1_score(t, p, average="micro", zero_division=0)),
-        "f1_macro": float(np.mean(per)),
+        "f1_macro": float(np.mean(per[present])) if present.any() else float(np.mean(per)),
         "f1_per_class": [float(v) for v in per],
+        "classes_present": [bool(v) for v in present],
     }
 
 

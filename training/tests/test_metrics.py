@@ -43,11 +43,23 @@ def test_f1_equals_sklearn(seed):
     p = (rng.random((40, 11)) < 0.3).astype(int)
     if seed == 0:
         y[:, 3] = 0
-        p[:, 3] = 0  # class absent and never predicted: F1 0 (zero_division=0)
+        p[:, 3] = 0  # class absent and never predicted: F1 0 (zero_division=0), not in the macro mean
     r = f1_scores(y, p)
+    present = [c for c in range(11) if y[:, c].any()]
+    assert r["classes_present"] == [c in present for c in range(11)]
     assert r["f1_micro"] == pytest.approx(f1_score(y, p, average="micro", zero_division=0))
-    assert r["f1_macro"] == pytest.approx(f1_score(y, p, average="macro", zero_division=0))
+    assert r["f1_macro"] == pytest.approx(f1_score(y, p, labels=present, average="macro", zero_division=0))
     np.testing.assert_allclose(r["f1_per_class"], f1_score(y, p, average=None, zero_division=0))
+
+
+def test_f1_macro_skips_classes_a_test_set_cannot_contain():
+    """A LOFO fold whose families play no piano is not scored 0 on piano."""
+    y = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    p = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]])  # perfect on 0 and 1, a false alarm on absent 2
+    r = f1_scores(y, p)
+    assert r["f1_per_class"] == pytest.approx([1.0, 1.0, 0.0])
+    assert r["f1_macro"] == pytest.approx(1.0)
+    assert r["f1_micro"] == pytest.approx(2 * 4 / (2 * 4 + 1))
 
 
 def test_f1_hand_computed():
