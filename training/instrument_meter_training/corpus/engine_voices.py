@@ -258,6 +258,17 @@ def _need_program(prog: str, package: str) -> None:
         raise SourceMissing(f"program {prog!r} not found (install Debian package {package})")
 
 
+def singer(
+    engine: str, family: str, key: str, member: dict, default_range, label: str, voice: str = ""
+) -> list:
+    """The one instrument (class voi) of a singer family; a member may narrow its "range"."""
+    params = (("voice", voice),) if voice else ()
+    rng_ = tuple(member.get("range", default_range))
+    return [
+        Instrument(family=family, cls="voi", key=key, engine=engine, range=rng_, params=params, label=label)
+    ]
+
+
 class MbrolaEngine:
     name = "mbrola"
     monophonic = True
@@ -267,17 +278,8 @@ class MbrolaEngine:
         if db not in MBROLA_VOICES:
             raise ValueError(f"unknown MBROLA voice {db!r} (engine_voices.MBROLA_VOICES)")
         v = MBROLA_VOICES[db]
-        return [
-            Instrument(
-                family=family,
-                cls="voi",
-                key=f"mbrola:{db}",
-                engine=self.name,
-                range=tuple(member.get("range", RANGES[v.sex])),
-                params=(("voice", db),),
-                label=f"MBROLA {db} ({v.language}, {v.sex}) singing",
-            )
-        ]
+        label = f"MBROLA {db} ({v.language}, {v.sex}) singing"
+        return singer(self.name, family, f"mbrola:{db}", member, RANGES[v.sex], label, db)
 
     def check(self, inst: Instrument) -> None:
         _need_program("mbrola", "mbrola")
@@ -623,17 +625,8 @@ class WorldEngine:
         if key not in SPEECH_VOICES:
             raise ValueError(f"unknown speech voice {key!r} (engine_voices.SPEECH_VOICES)")
         v = SPEECH_VOICES[key]
-        return [
-            Instrument(
-                family=family,
-                cls="voi",
-                key=f"world:{v.tts}:{key}",
-                engine=self.name,
-                range=tuple(member.get("range", RANGES[v.sex])),
-                params=(("voice", key),),
-                label=f"{v.tts} {v.name} ({v.language}, {v.sex}) re-pitched with WORLD",
-            )
-        ]
+        label = f"{v.tts} {v.name} ({v.language}, {v.sex}) re-pitched with WORLD"
+        return singer(self.name, family, f"world:{v.tts}:{key}", member, RANGES[v.sex], label, key)
 
     def check(self, inst: Instrument) -> None:
         _import_pyworld()
@@ -814,16 +807,8 @@ class SinsyEngine:
     monophonic = True
 
     def instruments(self, member: dict, family: str) -> list[Instrument]:
-        return [
-            Instrument(
-                family=family,
-                cls="voi",
-                key="sinsy:nitech_jp_song070_f001",
-                engine=self.name,
-                range=tuple(member.get("range", (62, 77))),
-                label="Sinsy nitech_jp_song070_f001 (Japanese, female singer), pitch set with WORLD",
-            )
-        ]
+        label = "Sinsy nitech_jp_song070_f001 (Japanese, female singer), pitch set with WORLD"
+        return singer(self.name, family, "sinsy:nitech_jp_song070_f001", member, (62, 77), label)
 
     def check(self, inst: Instrument) -> None:
         _import_pyworld()
