@@ -11,9 +11,11 @@ pub mod downmix;
 pub mod frontend;
 pub mod normalize;
 pub mod resample;
+pub mod segments;
 pub mod window;
 
 pub use aggregate::{detect, ClipAggregator, ThresholdOverride};
 pub use analyzer::{AnalysisError, Analyzer, WindowResult};
 pub use frontend::{AnalysisConfig, ConfigError, FrontEnd, PreparedWindow};
 pub use resample::{UnsupportedRate, INPUT_RATE_RANGE};
+pub use segments::Segment;
