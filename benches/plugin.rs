@@ -23,10 +23,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use instrument_meter::plugin::engine::{cc_value, Automation, AutomationSettings, Feeder, MidiOut};
+use instrument_meter::plugin::feeder::Feeder;
+use instrument_meter::plugin::midi_out::{cc_value, Automation, AutomationSettings, MidiOut};
+use instrument_meter::plugin::model_source::load_model;
 use instrument_meter::plugin::params::MeterParams;
 use instrument_meter::plugin::shared::Shared;
-use instrument_meter::plugin::worker::{load_model, Worker};
+use instrument_meter::plugin::worker::{Worker, WorkerConfig};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -171,15 +173,15 @@ fn realtime(
     let shared = Arc::new(Shared::default());
     let params = Arc::new(MeterParams::with_hop(hop));
     let (producer, consumer) = rtrb::RingBuffer::new(48_000 * 4);
-    let worker = Worker::spawn(
+    let worker = Worker::spawn(WorkerConfig {
         consumer,
-        Some((runner, None)),
-        48_000,
-        256,
-        false,
-        shared.clone(),
+        model: Some((runner, None)),
+        host_rate: 48_000,
+        max_block: 256,
+        offline: false,
+        shared: shared.clone(),
         params,
-    )
+    })
     .unwrap();
     let mut feeder = Feeder::new(producer, shared.clone(), None);
     let mut automation = Automation::default();

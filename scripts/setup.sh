@@ -2,14 +2,16 @@
 # Idempotent set-up for a fresh machine with only Rust and Python:
 #   1. Debian packages the corpus builder, the plugin and its tests need (only when root and missing),
 #   2. the Python venv .venv with the training package (editable) and its dev tools,
-#   3. the ONNX Runtime shared library from the PyPI wheel, in .setup/onnxruntime/.
+#   3. the ONNX Runtime shared library from the PyPI wheel (version: the file onnxruntime-version), in
+#      .setup/onnxruntime/, and installed for this user in the folder the CLI and the plugin search
+#      (src/runtime.rs): ${XDG_DATA_HOME:-~/.local/share}/instrument-meter/onnxruntime/.
 # Safe to run again: each step is skipped when already done.
 # Usage: scripts/setup.sh [--no-apt] [--no-python] [--no-ort]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-ORT_VERSION=1.31.1
+ORT_VERSION=$(tr -d '[:space:]' < onnxruntime-version)
 # SoundFonts, FluidSynth and the MBROLA voices (contrib/non-free) for the corpus; Xvfb for the
 # plugin editor tests; ALSA/JACK headers for the standalone app; valgrind for `cargo xtask stress --valgrind`.
 APT_PACKAGES=(fluidsynth libfluidsynth3 fluid-soundfont-gm fluidr3mono-gm-soundfont musescore-general-soundfont
@@ -95,6 +97,13 @@ with zipfile.ZipFile(wheel) as z:
 PY
     ln -sf "libonnxruntime.so.$ORT_VERSION" .setup/onnxruntime/libonnxruntime.so
     rm -rf "$tmp"
+  fi
+  # The per-user location the built programs search (they carry no path of this checkout).
+  user_dir=${XDG_DATA_HOME:-$HOME/.local/share}/instrument-meter/onnxruntime
+  if ! cmp -s "$lib" "$user_dir/libonnxruntime.so.$ORT_VERSION"; then
+    log "installing ONNX Runtime $ORT_VERSION into $user_dir"
+    mkdir -p "$user_dir"
+    install -m 644 "$lib" "$user_dir/libonnxruntime.so.$ORT_VERSION"
   fi
 fi
 log "ready"

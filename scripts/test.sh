@@ -17,15 +17,15 @@ step "10 hours of audio piped into the CLI: streamed, bounded memory"
 cargo test --release --locked --test long_input -- --ignored --nocapture
 # One extra feature set for both: the allocation guard aborts on any allocation in process().
 step "plugin under the allocation guard, editor under Xvfb, fault matrix subset and load (clack-host)"
-xvfb-run -a cargo test --release --locked --features assert_process_allocs,standalone \
-  --test plugin_clap_host --test plugin_stress -- --test-threads=1
+xvfb-run -a cargo test --release --locked --features assert_process_allocs,standalone,test-hooks \
+  --test plugin_clap_host --test plugin_stress --test plugin_cli_parity -- --test-threads=1
 step "standalone app with the dummy backend"
 cargo test --release --locked --features assert_process_allocs,standalone --test plugin_standalone
 step "bundles: CLAP and VST3 with the ONNX Runtime library inside"
 cargo xtask bundle instrument-meter --release
 step "the bundled .clap in the CLAP host"
 INSTRUMENT_METER_CLAP="$root/target/bundled/Instrument Meter.clap" \
-  cargo test --release --locked --test plugin_clap_host --test plugin_stress -- --test-threads=1
+  cargo test --release --locked --features test-hooks --test plugin_clap_host --test plugin_stress -- --test-threads=1
 step "the bundled .vst3 in pedalboard (JUCE's VST3 host)"
 .venv/bin/python tests/vst3_pedalboard.py
 step "pytest"

@@ -1,4 +1,5 @@
-//! `instrument-meter`: analyse audio files, show a model's metadata, or benchmark the pipeline.
+//! `instrument-meter`: analyse audio files or show a model's metadata. (The benchmark is
+//! `cargo bench --bench pipeline`.)
 
 mod cli;
 
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use instrument_meter::analysis::ThresholdOverride;
+use instrument_meter::analysis::{Smoothing, ThresholdOverride};
 use instrument_meter::export::midi::MidiOptions;
 use instrument_meter::midi_map;
 use instrument_meter::model::{ModelError, ModelRunner, SessionConfig};
@@ -68,6 +69,15 @@ enum Command {
         /// Added to each of the model's per-class thresholds (e.g. -0.1 detects more).
         #[arg(long, value_name = "D", allow_hyphen_values = true)]
         threshold_offset: Option<f32>,
+        /// Rise time constant of the per-window detection's smoothing, milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = Smoothing::default().attack_ms)]
+        attack_ms: f32,
+        /// Fall time constant of the per-window detection's smoothing, milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = Smoothing::default().release_ms)]
+        release_ms: f32,
+        /// An active class (per window) turns off below its threshold minus this.
+        #[arg(long, value_name = "H", default_value_t = Smoothing::default().hysteresis)]
+        hysteresis: f32,
         /// Windows per inference call (4 measured fastest on one core; larger batches cost memory).
         #[arg(long, value_name = "N", default_value_t = 4)]
         batch: usize,
@@ -107,8 +117,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure inference latency, whole-file speed, pipeline overhead, memory, and the Python way.
-    Bench(cli::bench::BenchArgs),
 }
 
 /// Loads `--model` or the embedded model; the error message names the model file.
@@ -126,7 +134,8 @@ fn load_model(args: &ModelArgs) -> Result<ModelRunner, String> {
     }
 }
 
-/// When set, the process prints its peak resident memory to stderr at exit (used by `bench`).
+/// When set, the process prints its peak resident memory to stderr at exit (the benches and the
+/// long-input test read it).
 const PEAK_MEM_ENV: &str = "INSTRUMENT_METER_REPORT_PEAK_MEM";
 
 fn main() -> ExitCode {
@@ -138,11 +147,21 @@ fn main() -> ExitCode {
     }
     let code = run(Cli::parse());
     if std::env::var_os(PEAK_MEM_ENV).is_some() {
-        if let Some(k) = cli::bench::peak_rss_kib() {
+        if let Some(k) = peak_rss_kib() {
             eprintln!("peak_memory_kib={k}");
         }
     }
     code
+}
+
+/// Peak resident memory of this process in KiB (Linux), from /proc/self/status.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }
 
 fn run(cli: Cli) -> ExitCode {
@@ -154,6 +173,9 @@ fn run(cli: Cli) -> ExitCode {
             hop,
             threshold,
             threshold_offset,
+            attack_ms,
+            release_ms,
+            hysteresis,
             batch,
             jobs,
             output_dir,
@@ -177,6 +199,19 @@ fn run(cli: Cli) -> ExitCode {
                 (None, Some(d)) => ThresholdOverride::Offset(d),
                 (None, None) => ThresholdOverride::Model,
             };
+            if ![attack_ms, release_ms, hysteresis]
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0)
+            {
+                eprintln!("error: --attack-ms, --release-ms and --hysteresis must be >= 0");
+                return ExitCode::from(2);
+            }
+            let smoothing = Smoothing {
+                hop_s: hop,
+                attack_ms,
+                release_ms,
+                hysteresis,
+            };
             let config = AnalysisConfig {
                 hop_s: hop,
                 max_batch: batch.max(1),
@@ -196,6 +231,7 @@ fn run(cli: Cli) -> ExitCode {
                 files_from,
                 format,
                 overrides,
+                smoothing,
                 jobs: jobs.map_or_else(default_jobs, usize::from),
                 output_dir,
                 exports: export,
@@ -219,13 +255,6 @@ fn run(cli: Cli) -> ExitCode {
                 cli::info::print(&runner, json);
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Bench(args) => match cli::bench::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)

@@ -1,12 +1,14 @@
 //! Finding, loading and initialising the ONNX Runtime shared library (once per process).
 //!
 //! `ort` is built with `load-dynamic`: the library is the one shipped in the PyPI wheel
-//! `onnxruntime==1.31.1`, fetched by `scripts/setup.sh` into `.setup/onnxruntime/`.
-//! Lookup order:
+//! `onnxruntime` of the version in the file `onnxruntime-version` (the one place it is written;
+//! build.rs hands it to this code), fetched by `scripts/setup.sh`.
+//! Lookup order (no path of the build machine is compiled in):
 //! 1. `ORT_DYLIB_PATH` (a file). When set it is authoritative: no silent fallback.
 //! 2. Next to the module that contains this code (the plugin's shared library, or the binary),
 //!    found with `dladdr`, then next to the running executable.
-//! 3. The project's setup folder, `<crate>/.setup/onnxruntime/` (compiled in).
+//! 3. The per-user folder [`user_dir`] (`$XDG_DATA_HOME/instrument-meter/onnxruntime/`, by
+//!    default `~/.local/share/instrument-meter/onnxruntime/`), which `scripts/setup.sh` fills.
 
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -15,8 +17,8 @@ use std::sync::OnceLock;
 
 use ort::environment::Environment;
 
-/// The ONNX Runtime version the project ships and tests against.
-pub const SHIPPED_ORT_VERSION: &str = "1.31.1";
+/// The ONNX Runtime version the project ships and tests against (from `onnxruntime-version`).
+pub const SHIPPED_ORT_VERSION: &str = env!("INSTRUMENT_METER_ORT_VERSION");
 /// Oldest runtime minor version `ort` 2.0.0-rc.15 can drive with our API level.
 pub const MIN_ORT_MINOR: u32 = ort::MINOR_VERSION;
 
@@ -108,8 +110,29 @@ pub fn candidate_dirs() -> Vec<PathBuf> {
     {
         push(dir);
     }
-    push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".setup/onnxruntime"));
+    if let Some(dir) = user_dir() {
+        push(dir);
+    }
     dirs
+}
+
+/// The per-user runtime folder: `$XDG_DATA_HOME/instrument-meter/onnxruntime` (default
+/// `~/.local/share/…`) on Linux, `~/Library/Application Support/instrument-meter/onnxruntime` on
+/// macOS, `%LOCALAPPDATA%\instrument-meter\onnxruntime` on Windows.
+pub fn user_dir() -> Option<PathBuf> {
+    let env_dir = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let base = if cfg!(target_os = "windows") {
+        env_dir("LOCALAPPDATA")?
+    } else if cfg!(target_os = "macos") {
+        env_dir("HOME")?.join("Library/Application Support")
+    } else {
+        env_dir("XDG_DATA_HOME").or_else(|| Some(env_dir("HOME")?.join(".local/share")))?
+    };
+    Some(base.join("instrument-meter").join("onnxruntime"))
 }
 
 fn init() -> Result<Runtime, RuntimeError> {
@@ -149,7 +172,7 @@ fn describe_failure(explicit: bool, attempts: &[Attempt]) -> RuntimeError {
     }
     message.push_str(&format!(
         "Fix: run `scripts/setup.sh` in the project (it fetches ONNX Runtime {SHIPPED_ORT_VERSION} from the PyPI \
-         wheel into .setup/onnxruntime/), or set ORT_DYLIB_PATH to a libonnxruntime {SHIPPED_ORT_VERSION} file, \
+         wheel and installs it in the per-user folder), or set ORT_DYLIB_PATH to a libonnxruntime {SHIPPED_ORT_VERSION} file, \
          or put the library next to the program."
     ));
     RuntimeError { message }
@@ -289,12 +312,11 @@ mod tests {
     }
 
     #[test]
-    fn setup_folder_is_the_last_candidate() {
+    fn per_user_folder_is_the_last_candidate_and_no_build_path_is() {
         let dirs = candidate_dirs();
-        assert_eq!(
-            dirs.last().unwrap(),
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join(".setup/onnxruntime")
-        );
+        assert_eq!(dirs.last(), user_dir().as_ref());
+        let build = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert!(!dirs.iter().any(|d| d.starts_with(build)), "{dirs:?}");
     }
 
     #[test]

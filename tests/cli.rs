@@ -92,8 +92,17 @@ fn json_schema_for_every_format() {
         assert_eq!(windows.len(), 2, "1.6 s: windows at 0 and 0.5 s");
         for w in windows {
             let wk: Vec<&str> = w.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-            assert_eq!(wk, ["start_s", "end_s", "scores"]);
+            assert_eq!(wk, ["start_s", "end_s", "scores", "active"]);
         }
+        // Instant attack (the default): after the first window, the classes at or above their
+        // threshold are active.
+        let first_active: Vec<&str> = ["cel", "flu", "pia", "voi"]
+            .iter()
+            .zip([0.3, 0.4, 0.5, 0.6])
+            .filter(|(c, t)| windows[0]["scores"][**c].as_f64().unwrap() >= *t - 1e-6)
+            .map(|(c, _)| *c)
+            .collect();
+        assert_eq!(windows[0]["active"], serde_json::json!(first_active));
         // Clip score is the mean of the window scores; detected = score >= model threshold.
         let thresholds = [0.3, 0.4, 0.5, 0.6];
         let mut expect_detected = Vec::new();

@@ -10,10 +10,14 @@ use common::fixture;
 use midly::{MetaMessage, MidiMessage, Smf, TrackEventKind};
 use serde_json::Value;
 
+use instrument_meter::analysis::{
+    detect_segments, Detector, DetectorConfig, Smoothing, ThresholdOverride,
+};
 use instrument_meter::export::{midi, picture, Timeline};
 use instrument_meter::midi_map::cc_value;
-use instrument_meter::model::{ModelRunner, SessionConfig};
+use instrument_meter::model::{ModelInfo, ModelRunner, SessionConfig};
 use instrument_meter::offline::OfflineAnalyzer;
+use instrument_meter::palette;
 use instrument_meter::AnalysisConfig;
 
 /// The cello fixture the plugin tests also use (12 s of solo cello).
@@ -33,6 +37,13 @@ fn s(p: &Path) -> &str {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn default_info() -> std::sync::Arc<ModelInfo> {
+    ModelRunner::default_model(&SessionConfig::default())
+        .expect("embedded model")
+        .info()
+        .clone()
 }
 
 /// Runs the CLI on the cello fixture with every export at once; returns its JSON result.
@@ -75,6 +86,30 @@ fn midi_file_carries_the_json_activations_as_cc_lanes_and_segments_as_gates() {
     );
     let windows = v["windows"].as_array().unwrap();
     let segments = v["segments"].as_array().unwrap();
+    assert!(!segments.is_empty(), "the cello is detected");
+    // The lane carries the plugin detector's smoothed activation (default settings, hop 0.5 s):
+    // run the JSON's window scores through the same detector.
+    let info = default_info();
+    let config = DetectorConfig::new(
+        &info.thresholds,
+        ThresholdOverride::Model,
+        Smoothing {
+            hop_s: 0.5,
+            ..Smoothing::default()
+        },
+    );
+    let mut detector = Detector::new(&config);
+    let expected: Vec<Vec<f32>> = windows
+        .iter()
+        .map(|w| {
+            let probs: Vec<f32> = labels
+                .iter()
+                .map(|l| w["scores"][l.as_str().unwrap()].as_f64().unwrap() as f32)
+                .collect();
+            detector.push(&probs);
+            detector.smoothed().to_vec()
+        })
+        .collect();
     for (class, (track, label)) in smf.tracks[1..].iter().zip(labels).enumerate() {
         let mut tick = 0u32;
         let mut name = None;
@@ -121,12 +156,12 @@ fn midi_file_carries_the_json_activations_as_cc_lanes_and_segments_as_gates() {
             ccs.windows(2).all(|p| p[0].1 != p[1].1),
             "sent on change only"
         );
-        for (w, &centre) in windows.iter().zip(&centres) {
+        for (a, &centre) in expected.iter().zip(&centres) {
             let sent = ccs.iter().rev().find(|(t, _)| *t <= centre).unwrap().1;
-            let p = w["scores"][label.as_str().unwrap()].as_f64().unwrap() as f32;
             assert!(
-                same_cc(sent, p),
-                "{label} at {centre}: sent {sent}, JSON {p}"
+                same_cc(sent, a[class]),
+                "{label} at {centre}: sent {sent}, want {}",
+                a[class]
             );
         }
         // The gates: one note per segment of this instrument.
@@ -156,10 +191,7 @@ fn audacity_labels_are_the_segments() {
         .collect();
     let segments = v["segments"].as_array().unwrap();
     assert_eq!(text.lines().count(), segments.len());
-    let info = ModelRunner::default_model(&SessionConfig::default())
-        .expect("embedded model")
-        .info()
-        .clone();
+    let info = default_info();
     for (line, seg) in text.lines().zip(segments) {
         let cols: Vec<&str> = line.split('\t').collect();
         assert_eq!(cols.len(), 3, "{line:?}");
@@ -207,10 +239,16 @@ fn picture_decodes_has_its_size_and_the_cello_row_lights_up() {
     let mut offline = OfflineAnalyzer::new(runner, AnalysisConfig::default()).unwrap();
     let a = offline.analyze_file(&fixture(CELLO), |_| {}).unwrap();
     let info = offline.analyzer().info().clone();
+    let smoothing = Smoothing {
+        hop_s: AnalysisConfig::default().hop_s,
+        ..Smoothing::default()
+    };
+    let config = DetectorConfig::new(&info.thresholds, ThresholdOverride::Model, smoothing);
+    let detection = detect_segments(&a.windows, a.duration_s, &info.labels, &config);
     let t = Timeline {
         analysis: &a,
         info: &info,
-        segments: &[],
+        detection: &detection,
     };
     let pic = picture::render(&t).unwrap();
     let (w, h, rgb) = decode_png(&pic.png);
@@ -229,6 +267,19 @@ fn picture_decodes_has_its_size_and_the_cello_row_lights_up() {
         .max_by(|&i, &j| rows[i].total_cmp(&rows[j]))
         .unwrap();
     assert_eq!(brightest, cello, "row brightness {rows:?}");
+    // The cello's segment is outlined in the accent colour, on its row only.
+    assert!(!detection.segments.is_empty());
+    assert!(detection.segments.iter().all(|s| s.class == cello));
+    let accent = |r: &std::ops::Range<u32>| {
+        (r.start.saturating_sub(1)..r.end + 1).any(|y| {
+            cols.clone().any(|x| {
+                let i = (y * w + x) as usize * 3;
+                rgb[i..i + 3] == palette::THRESHOLD
+            })
+        })
+    };
+    assert!(accent(&pic.rows[cello]));
+    assert!(!accent(&pic.rows[(cello + 5) % rows.len()]));
 
     // The CLI's picture of the same file is the same size, and width grows with duration up to
     // the cap.

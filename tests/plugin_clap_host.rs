@@ -278,6 +278,53 @@ fn sample_rate_and_block_size_changes_reinitialise() {
     }
 }
 
+#[test]
+fn a_host_offering_fewer_ports_than_the_layout_gives_a_silent_sidechain() {
+    // The layout has a sidechain; after one block with it, the host passes the main input only.
+    // Its port array still holds the earlier sidechain entry just past the count it passes (clack
+    // keeps the array, as hosts reusing theirs do), pointing at buffers that now hold music. The
+    // wrapper must stop at the count (vendor/patches/0003): the sidechain the plugin analyses is
+    // silent, so every CC stays 0; reading the stale entry would analyse the music.
+    setup_env();
+    let loaded = load();
+    let mut instance = instantiate(&loaded);
+    let source = param_id(&mut instance, "Analyse");
+    let (rate, block) = (48_000u32, 480usize);
+    let music = music_at(rate);
+    let music = &music[..4 * rate as usize];
+    let mut stream = Stream::start(&mut instance, rate, block, Layout::StereoSidechain, true);
+    let zeros = vec![0.0f32; block];
+    // Source = Sidechain (a stepped parameter: CLAP value = step index).
+    stream.process(&[&zeros, &zeros], &[(source, 1.0)]);
+    stream.sidechain = Sidechain::Absent;
+    for c in music.chunks(block) {
+        stream.fill_sidechain(&[c, c]);
+        stream.process(&[c, c], &[]);
+    }
+    assert!(stream.bit_exact);
+    assert!(stream.bad_events.is_empty(), "{:?}", stream.bad_events);
+    let loud: Vec<&Cc> = stream.ccs.iter().filter(|c| c.value > 0).collect();
+    assert!(
+        loud.is_empty(),
+        "a missing sidechain was analysed: {:?}",
+        &loud[..loud.len().min(5)]
+    );
+    stream.stop(&mut instance);
+
+    // The same music offered on the main input, analysed: CCs move (the check above can fail).
+    let r = run_audio(
+        &mut instance,
+        rate,
+        block,
+        music,
+        true,
+        0.0,
+        &[(source, 0.0)],
+        |_, _| {},
+    );
+    assert!(r.ccs.iter().any(|c| c.value > 0), "music gave no CC");
+}
+
 // ---------------------------------------------------------------------------------------- editor
 
 #[test]

@@ -346,7 +346,7 @@ fn run_case(
         if s.samples_lost.load(Ordering::Relaxed) > 0 && offline {
             problem.get_or_insert("offline render lost samples".into());
         }
-        if let Some(e) = &s.slow().status.error {
+        if let Some(e) = &s.panel().status.error {
             problem.get_or_insert(format!("status error: {e}"));
         }
     }
@@ -464,7 +464,7 @@ fn hundred_activation_cycles_with_rate_changes_and_resets() {
         s.stop(&mut instance);
         if let Some(st) = &state {
             assert!(activations_sane(st).is_ok());
-            assert!(st.slow().status.error.is_none(), "{:?}", st.slow().status);
+            assert!(st.panel().status.error.is_none(), "{:?}", st.panel().status);
         }
     }
     let (threads1, workers1) = thread_counts();
@@ -582,7 +582,7 @@ fn sixteen_instances_share_one_runtime() {
             windows += st.windows_done.load(Ordering::Acquire);
             dropped += st.windows_dropped.load(Ordering::Relaxed);
             assert!(st.windows_done.load(Ordering::Acquire) > 0);
-            assert!(st.slow().status.error.is_none());
+            assert!(st.panel().status.error.is_none());
         }
     }
     eprintln!(

@@ -115,6 +115,19 @@ pub struct Analyzer {
     front: FrontEnd,
     batcher: Batcher,
     info: Arc<ModelInfo>,
+    /// Real-time feeding ([`push_mono_latest`](Analyzer::push_mono_latest)): the newest prepared
+    /// window, not yet run, and its samples.
+    held: Option<Held>,
+    held_samples: Vec<f32>,
+}
+
+/// Where and what the held window is (its samples are in `Analyzer::held_samples`).
+#[derive(Clone, Copy)]
+struct Held {
+    index: u64,
+    start_s: f64,
+    end_s: f64,
+    silent: bool,
 }
 
 impl Analyzer {
@@ -144,6 +157,8 @@ impl Analyzer {
                 used: 0,
                 error: None,
             },
+            held: None,
+            held_samples: vec![0.0; window],
             info,
         })
     }
@@ -227,8 +242,60 @@ impl Analyzer {
         b.take_error()
     }
 
+    /// Real-time feeding, one window at a time: pushes mono input and holds the newest window it
+    /// completes, without running the model, so that the caller can decide whether it is still
+    /// worth running ([`run_held`](Analyzer::run_held)) or, behind real time, skip it
+    /// ([`drop_held`](Analyzer::drop_held)). Returns how many windows this input completed; all
+    /// but the newest are discarded, and so is a window still held from an earlier call.
+    pub fn push_mono_latest(&mut self, data: &[f32]) -> usize {
+        let (held, samples) = (&mut self.held, &mut self.held_samples);
+        let mut completed = 0;
+        self.front.push_mono(data, &mut |w| {
+            completed += 1;
+            if !w.silent {
+                samples.copy_from_slice(w.samples);
+            }
+            *held = Some(Held {
+                index: w.index,
+                start_s: w.start_s,
+                end_s: w.end_s,
+                silent: w.silent,
+            });
+        });
+        completed
+    }
+
+    /// End time (seconds of input) of the held window, if one is held.
+    pub fn held_end_s(&self) -> Option<f64> {
+        self.held.map(|h| h.end_s)
+    }
+
+    /// Runs the held window like any other (silent: zeros without the model) and appends its
+    /// result to `out`. Returns whether a window was held.
+    pub fn run_held(&mut self, out: &mut Vec<WindowResult>) -> Result<bool, ModelError> {
+        let Some(h) = self.held.take() else {
+            return Ok(false);
+        };
+        let w = PreparedWindow {
+            index: h.index,
+            start_s: h.start_s,
+            end_s: h.end_s,
+            silent: h.silent,
+            samples: &self.held_samples,
+        };
+        self.batcher.add(w, out);
+        self.batcher.flush(out);
+        self.batcher.take_error().map(|()| true)
+    }
+
+    /// Discards the held window. Returns whether one was held.
+    pub fn drop_held(&mut self) -> bool {
+        self.held.take().is_some()
+    }
+
     /// Drops buffered audio and pending windows without analysing them.
     pub fn reset(&mut self) {
+        self.held = None;
         self.front.reset();
         self.batcher.pending.clear();
         self.batcher.used = 0;

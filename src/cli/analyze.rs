@@ -3,7 +3,7 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use instrument_meter::analysis::{detect, Segment};
+use instrument_meter::analysis::{detect, Detector, DetectorConfig, Segment};
 use instrument_meter::model::ModelInfo;
 use instrument_meter::offline::FileAnalysis;
 
@@ -35,6 +35,8 @@ struct JsonWindow<'a> {
     start_s: f64,
     end_s: f64,
     scores: Scores<'a>,
+    /// Classes the streaming detector (smoothing, hysteresis) holds active after this window.
+    active: Vec<&'a String>,
 }
 
 /// The windows, serialised one by one: a `serde_json::Value` tree of a long file's windows costs
@@ -42,17 +44,26 @@ struct JsonWindow<'a> {
 struct JsonWindows<'a> {
     a: &'a FileAnalysis,
     labels: &'a [String],
+    detection: &'a DetectorConfig,
 }
 
 impl Serialize for JsonWindows<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.a.windows.iter().map(|w| JsonWindow {
-            start_s: round_time(w.start_s),
-            end_s: round_time(w.end_s),
-            scores: Scores {
-                labels: self.labels,
-                probs: &w.probs,
-            },
+        let mut detector = Detector::new(self.detection);
+        s.collect_seq(self.a.windows.iter().map(|w| {
+            JsonWindow {
+                start_s: round_time(w.start_s),
+                end_s: round_time(w.end_s),
+                scores: Scores {
+                    labels: self.labels,
+                    probs: &w.probs,
+                },
+                active: (self.labels.iter())
+                    .zip(detector.push(&w.probs))
+                    .filter(|(_, &on)| on)
+                    .map(|(l, _)| l)
+                    .collect(),
+            }
         }))
     }
 }
@@ -82,7 +93,7 @@ fn round_time(t: f64) -> f64 {
 pub fn json_line(
     a: &FileAnalysis,
     info: &ModelInfo,
-    thresholds: &[f32],
+    detection: &DetectorConfig,
     segments: &[Segment],
 ) -> String {
     let line = JsonLine {
@@ -95,7 +106,7 @@ pub fn json_line(
             labels: &info.labels,
             probs: &a.scores,
         },
-        detected: detect(&a.scores, thresholds)
+        detected: detect(&a.scores, &detection.thresholds)
             .into_iter()
             .map(|i| &info.labels[i])
             .collect(),
@@ -103,6 +114,7 @@ pub fn json_line(
         windows: JsonWindows {
             a,
             labels: &info.labels,
+            detection,
         },
     };
     let mut text = serde_json::to_string(&line).expect("plain data serialises");

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use instrument_meter::analysis::{Segment, ThresholdOverride};
+use instrument_meter::analysis::{detect_segments, DetectorConfig, Smoothing, ThresholdOverride};
 use instrument_meter::export::{audacity, midi, picture, Timeline};
 use instrument_meter::model::ModelInfo;
-use instrument_meter::offline::{FileAnalysis, OfflineAnalyzer};
+use instrument_meter::offline::OfflineAnalyzer;
 
 use super::analyze::{csv_header, csv_rows, json_line, table, OutputFormat};
 use super::inputs::{self, Input};
@@ -26,6 +26,8 @@ pub struct Request {
     /// What goes to stdout (None: nothing).
     pub format: Option<OutputFormat>,
     pub overrides: ThresholdOverride,
+    /// The detector's time behaviour (the plugin's defaults unless set).
+    pub smoothing: Smoothing,
     pub jobs: usize,
     pub output_dir: Option<PathBuf>,
     pub exports: Vec<ExportSpec>,
@@ -169,7 +171,7 @@ fn plan(req: &Request, files: &[Input]) -> Result<Vec<Targets>, String> {
 /// What is shared, read-only, by the workers.
 struct Context {
     info: Arc<ModelInfo>,
-    thresholds: Vec<f32>,
+    detection: DetectorConfig,
     format: Option<OutputFormat>,
     midi: midi::MidiOptions,
 }
@@ -194,7 +196,7 @@ fn analyze_all(
 ) -> usize {
     let info = analyzers[0].analyzer().info().clone();
     let ctx = Arc::new(Context {
-        thresholds: req.overrides.apply(&info.thresholds),
+        detection: DetectorConfig::new(&info.thresholds, req.overrides, req.smoothing),
         info,
         format: req.format,
         midi: req.midi,
@@ -330,18 +332,18 @@ fn process(
     if let Some(t) = &a.truncated {
         messages.push(format!("warning: {}: {t}", a.path.display()));
     }
-    let segments = segments_of(&a, ctx);
-    let json = || json_line(&a, &ctx.info, &ctx.thresholds, &segments);
+    let detection = detect_segments(&a.windows, a.duration_s, &ctx.info.labels, &ctx.detection);
+    let json = || json_line(&a, &ctx.info, &ctx.detection, &detection.segments);
     let stdout = match ctx.format {
         Some(OutputFormat::Json) => json(),
         Some(OutputFormat::Csv) => csv_rows(&a),
-        Some(OutputFormat::Table) => table(&a, &ctx.info, &ctx.thresholds),
+        Some(OutputFormat::Table) => table(&a, &ctx.info, &ctx.detection.thresholds),
         None => String::new(),
     };
     let timeline = Timeline {
         analysis: &a,
         info: &ctx.info,
-        segments: &segments,
+        detection: &detection,
     };
     let mut failed = false;
     for (kind, path) in targets {
@@ -363,9 +365,4 @@ fn process(
         failed,
         audio_s: a.duration_s,
     }
-}
-
-/// The file's detected segments.
-fn segments_of(_a: &FileAnalysis, _ctx: &Context) -> Vec<Segment> {
-    Vec::new()
 }

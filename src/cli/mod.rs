@@ -2,7 +2,6 @@
 
 pub mod analyze;
 pub mod batch;
-pub mod bench;
 pub mod info;
 pub mod inputs;
 pub mod outputs;

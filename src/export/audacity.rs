@@ -5,7 +5,7 @@ use super::Timeline;
 
 pub fn labels(t: &Timeline) -> String {
     let mut s = String::new();
-    for seg in t.segments {
+    for seg in &t.detection.segments {
         // Tabs or newlines in a label name would break the line format.
         let name: String = t.info.label_names[seg.class]
             .chars()

@@ -1,5 +1,5 @@
 //! Standard MIDI File (format 1): a tempo track, then one track per instrument carrying its
-//! activation as a CC lane (the plugin's channel and CC numbering, a value sent when it changes,
+//! smoothed activation as a CC lane (the plugin's channel and CC numbering, a value sent when it changes,
 //! as the plugin does) and, optionally, a note gate per segment. A DAW imports each track as
 //! automation and regions.
 
@@ -88,8 +88,8 @@ pub fn midi_file(t: &Timeline, o: &MidiOptions) -> Vec<u8> {
         let midi = |message| TrackEventKind::Midi { channel, message };
         if let Some(cc) = numbered(o.first_cc, class) {
             let mut last = None;
-            for (w, &tick) in t.analysis.windows.iter().zip(&times) {
-                let v = cc_value(w.probs[class]);
+            for (a, &tick) in t.detection.activations.iter().zip(&times) {
+                let v = cc_value(a[class]);
                 if last != Some(v) {
                     last = Some(v);
                     let message = MidiMessage::Controller {
@@ -103,7 +103,7 @@ pub fn midi_file(t: &Timeline, o: &MidiOptions) -> Vec<u8> {
         if o.gates {
             if let Some(key) = numbered(o.first_note, class) {
                 let key = u7::new(key);
-                for s in t.segments.iter().filter(|s| s.class == class) {
+                for s in t.detection.segments.iter().filter(|s| s.class == class) {
                     let vel = u7::new(cc_value(s.peak).max(1));
                     let on = MidiMessage::NoteOn { key, vel };
                     let off = MidiMessage::NoteOff {

@@ -5,16 +5,17 @@ pub mod audacity;
 pub mod midi;
 pub mod picture;
 
-use crate::analysis::Segment;
+use crate::analysis::Detection;
 use crate::model::ModelInfo;
 use crate::offline::FileAnalysis;
 
-/// What every exporter reads: the analysed file, the model that analysed it, and its segments.
+/// What every exporter reads: the analysed file, the model that analysed it, and what the
+/// detector made of it (smoothed activations per window, segments).
 #[derive(Clone, Copy)]
 pub struct Timeline<'a> {
     pub analysis: &'a FileAnalysis,
     pub info: &'a ModelInfo,
-    pub segments: &'a [Segment],
+    pub detection: &'a Detection,
 }
 
 impl Timeline<'_> {

@@ -1,4 +1,4 @@
-//! Timeline picture (PNG) like the plugin panel's: instrument × time heat map of the window
+//! Timeline picture (PNG) like the plugin panel's: instrument × time heat map of the smoothed
 //! activations, detected segments outlined, file and model name, a time axis. Drawn with plotters
 //! on an in-memory bitmap; text uses the panel's font (Ubuntu Light, embedded), so it renders the
 //! same on a headless machine with no fonts installed.
@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
 use super::Timeline;
+use crate::analysis::segments::cell_edges;
 use crate::palette::{self, Rgb};
 
 /// Horizontal resolution of the time axis, and the picture's width limits.
@@ -130,31 +131,37 @@ fn draw<DB: DrawingBackend>(
         .draw()?;
 
     // Each window's cell spans halfway to its neighbours' centres (windows overlap).
-    let times: Vec<f64> = t.window_times().collect();
-    let edges: Vec<f64> = std::iter::once(0.0)
-        .chain(times.windows(2).map(|w| (w[0] + w[1]) / 2.0))
-        .chain(std::iter::once(duration))
-        .collect();
-    let cells = t.analysis.windows.iter().enumerate().flat_map(|(i, w)| {
-        let (x0, x1) = (edges[i], edges[i + 1]);
-        w.probs.iter().enumerate().map(move |(class, &p)| {
-            let r = row(class);
-            let corners = [
-                (x0, SegmentValue::Exact(r)),
-                (x1, SegmentValue::Exact(r + 1)),
-            ];
-            Rectangle::new(corners, color(palette::heat(p)).filled())
-        })
-    });
+    let edges = cell_edges(&t.analysis.windows, duration);
+    let cells = t
+        .detection
+        .activations
+        .iter()
+        .enumerate()
+        .flat_map(|(i, values)| {
+            let (x0, x1) = (edges[i], edges[i + 1]);
+            values.iter().enumerate().map(move |(class, &v)| {
+                let r = row(class);
+                let corners = [
+                    (x0, SegmentValue::Exact(r)),
+                    (x1, SegmentValue::Exact(r + 1)),
+                ];
+                Rectangle::new(corners, color(palette::heat(v)).filled())
+            })
+        });
     chart.draw_series(cells)?;
-    let outlines = t.segments.iter().filter(|s| s.class < classes).map(|s| {
-        let r = row(s.class);
-        let corners = [
-            (s.start_s, SegmentValue::Exact(r)),
-            (s.end_s.min(duration), SegmentValue::Exact(r + 1)),
-        ];
-        Rectangle::new(corners, color(palette::THRESHOLD).stroke_width(2))
-    });
+    let outlines = t
+        .detection
+        .segments
+        .iter()
+        .filter(|s| s.class < classes)
+        .map(|s| {
+            let r = row(s.class);
+            let corners = [
+                (s.start_s, SegmentValue::Exact(r)),
+                (s.end_s.min(duration), SegmentValue::Exact(r + 1)),
+            ];
+            Rectangle::new(corners, color(palette::THRESHOLD).stroke_width(2))
+        });
     chart.draw_series(outlines)?;
 
     let px = |x: f64, r: usize| chart.backend_coord(&(x, SegmentValue::Exact(r)));

@@ -1,16 +1,18 @@
 //! The Instrument Meter plugin (CLAP, VST3, standalone) on nice-plug.
 //!
-//! Threads (DESIGN.md, "Architecture"):
+//! Threads (docs/architecture.md):
 //! - audio thread, [`InstrumentMeter::process`]: audio passes through untouched; the analysed input is
-//!   downmixed into an SPSC ring ([`engine::Feeder`]); the latest activations are read from atomics
-//!   and sent as MIDI CC / note gates ([`engine::Automation`]). No allocation, lock, log or syscall
+//!   downmixed into an SPSC ring ([`feeder::Feeder`]); the latest activations are read from atomics
+//!   and sent as MIDI CC / note gates ([`midi_out::Automation`]). No allocation, lock, log or syscall
 //!   (checked with nice-plug's `assert_process_allocs` in the tests).
-//! - analysis worker ([`worker`]): created in `activate()` with the model already loaded, joined in
-//!   `deactivate()`/drop.
-//! - editor ([`editor`]): egui panel reading the same shared state.
+//! - analysis worker ([`worker`]): created in `activate()` with the model already loaded
+//!   ([`model_source`]), joined in `deactivate()`/drop.
+//! - editor ([`editor`]): egui panel reading the atomics and the worker's panel snapshots.
 
 pub mod editor;
-pub mod engine;
+pub mod feeder;
+pub mod midi_out;
+pub mod model_source;
 pub mod params;
 pub mod shared;
 pub mod worker;
@@ -22,10 +24,12 @@ use std::sync::Arc;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
-use self::engine::{Automation, AutomationSettings, Feeder, MidiOut};
+use self::feeder::Feeder;
+use self::midi_out::{Automation, AutomationSettings, MidiOut};
+use self::model_source::ModelCache;
 use self::params::{GateMode, MeterParams, Source};
 use self::shared::Shared;
-use self::worker::{load_model, resolve_model_path, LoadedModel, Worker};
+use self::worker::{Worker, WorkerConfig};
 
 /// Seconds of host audio the ring holds before the audio thread starts dropping blocks.
 const RING_SECONDS: f64 = 4.0;
@@ -38,12 +42,13 @@ pub struct InstrumentMeter {
     worker: Option<Worker>,
     automation: Automation,
     /// The model of the previous activation, reused when the path did not change.
-    model_cache: Option<LoadedModel>,
+    model_cache: ModelCache,
 }
 
 impl Default for InstrumentMeter {
     fn default() -> Self {
         let shared = Arc::new(Shared::default());
+        #[cfg(feature = "test-hooks")]
         shared::register(&shared);
         InstrumentMeter {
             params: Arc::new(MeterParams::default()),
@@ -51,35 +56,17 @@ impl Default for InstrumentMeter {
             feeder: None,
             worker: None,
             automation: Automation::default(),
-            model_cache: None,
+            model_cache: ModelCache::default(),
         }
     }
 }
 
 impl InstrumentMeter {
-    /// Shared analysis state (tests and benchmarks).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
     fn stop_worker(&mut self) {
         self.feeder = None;
-        if let Some(w) = self.worker.take() {
-            if let Some(m) = w.join() {
-                self.model_cache = Some(m);
-            }
+        if let Some(m) = self.worker.take().and_then(Worker::join) {
+            self.model_cache.put(m);
         }
-    }
-
-    /// The model for this activation: the cached one when the path is unchanged, else a new load.
-    fn take_model(&mut self) -> Result<LoadedModel, String> {
-        let path = resolve_model_path(self.params.user_model_path());
-        if let Some((runner, cached_path)) = self.model_cache.take() {
-            if cached_path == path {
-                return Ok((runner, cached_path));
-            }
-        }
-        load_model(path.as_deref()).map(|r| (r, path))
     }
 }
 
@@ -159,24 +146,25 @@ impl Plugin for InstrumentMeter {
         sh.classes.store(0, Ordering::Release);
         sh.clear_activations();
 
-        let model = match self.take_model() {
+        let model = match self.model_cache.take(self.params.user_model_path()) {
             Ok(m) => Some(m),
             Err(e) => {
-                let mut slow = self.shared.slow();
-                slow.status.info = None;
-                slow.status.error = Some(e);
+                self.shared.update_panel(|p| {
+                    p.status.info = None;
+                    p.status.error = Some(e.clone());
+                });
                 None
             }
         };
-        match Worker::spawn(
+        match Worker::spawn(WorkerConfig {
             consumer,
             model,
-            rate,
-            config.max_buffer_size as usize,
+            host_rate: rate,
+            max_block: config.max_buffer_size as usize,
             offline,
-            self.shared.clone(),
-            self.params.clone(),
-        ) {
+            shared: self.shared.clone(),
+            params: self.params.clone(),
+        }) {
             Ok(w) => {
                 let wake = if offline { w.thread() } else { None };
                 self.worker = Some(w);
@@ -184,8 +172,8 @@ impl Plugin for InstrumentMeter {
             }
             Err(e) => {
                 // Audio still passes through; the panel says why nothing is analysed.
-                self.shared.slow().status.error =
-                    Some(format!("Cannot start the analysis thread: {e}"));
+                self.shared
+                    .set_error(format!("Cannot start the analysis thread: {e}"));
             }
         }
         self.automation = Automation::default();

@@ -2,11 +2,14 @@
 //!
 //! The audio thread only touches atomics here. The worker publishes activations and counters
 //! through atomics, and the slow-changing, allocating parts (model description, error text,
-//! heatmap history) behind a mutex that only the worker and the GUI take.
+//! heatmap history) as a [`Panel`] snapshot it swaps in whole: the editor paints from the latest
+//! snapshot without holding a lock, and the worker never waits for the editor.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::model::ModelInfo;
 
@@ -38,6 +41,8 @@ impl AtomicF32 {
 pub struct HistoryEntry {
     /// End of the window in seconds of analysed input (since activation).
     pub time_s: f64,
+    /// The window's own probability per class (the model's output; zeros for a silent window).
+    pub scores: Vec<f32>,
     /// Smoothed activation per class.
     pub values: Vec<f32>,
     /// Detection bit per class.
@@ -59,11 +64,12 @@ pub struct ModelStatus {
     pub warning: Option<String>,
 }
 
-/// Slow state: model status and the heatmap history.
-#[derive(Debug, Default)]
-pub struct Slow {
+/// What the panel draws besides the atomics: model status and the heatmap history (entries are
+/// shared between snapshots, so a new snapshot copies pointers, not values).
+#[derive(Debug, Clone, Default)]
+pub struct Panel {
     pub status: ModelStatus,
-    pub history: VecDeque<HistoryEntry>,
+    pub history: VecDeque<Arc<HistoryEntry>>,
 }
 
 /// Everything the three threads share.
@@ -73,7 +79,7 @@ pub struct Shared {
     pub classes: AtomicUsize,
     /// Smoothed activation per class, in [0, 1].
     pub activations: [AtomicF32; MAX_CLASSES],
-    /// Effective decision threshold per class (model threshold minus sensitivity).
+    /// Effective decision threshold per class (the detector's, after the sensitivity).
     pub thresholds: [AtomicF32; MAX_CLASSES],
     /// Detection bits (threshold with hysteresis), bit i = class i.
     pub detected: AtomicU64,
@@ -97,9 +103,10 @@ pub struct Shared {
     /// Samples of analysed input since activation (worker-side clock for the timeline).
     pub analysed_samples: AtomicU64,
     /// Test hook: milliseconds the worker sleeps after each inference, to play a model slower than
-    /// real time (tests/plugin_stress.rs sets it through [`live_instances`]). 0 in normal use.
+    /// real time (tests/plugin_stress.rs sets it through [`live_instances`]).
+    #[cfg(feature = "test-hooks")]
     pub test_inference_delay_ms: AtomicU32,
-    slow: Mutex<Slow>,
+    panel: ArcSwap<Panel>,
 }
 
 impl Default for Shared {
@@ -119,16 +126,32 @@ impl Default for Shared {
             reset_requested: AtomicBool::new(false),
             reload_requested: AtomicBool::new(false),
             analysed_samples: AtomicU64::new(0),
+            #[cfg(feature = "test-hooks")]
             test_inference_delay_ms: AtomicU32::new(0),
-            slow: Mutex::new(Slow::default()),
+            panel: ArcSwap::from_pointee(Panel::default()),
         }
     }
 }
 
 impl Shared {
-    /// The slow state. Never called from the audio thread.
-    pub fn slow(&self) -> MutexGuard<'_, Slow> {
-        self.slow.lock().unwrap_or_else(|e| e.into_inner())
+    /// The latest panel snapshot (editor, tests). Never called from the audio thread.
+    pub fn panel(&self) -> Arc<Panel> {
+        self.panel.load_full()
+    }
+
+    /// Publishes a changed copy of the panel snapshot (worker, or the main thread while no worker
+    /// runs). Readers keep the snapshot they hold; nobody waits.
+    pub fn update_panel(&self, mut change: impl FnMut(&mut Panel)) {
+        self.panel.rcu(|old| {
+            let mut new = Panel::clone(old);
+            change(&mut new);
+            new
+        });
+    }
+
+    /// Sets the status line's error (why nothing is analysed, and how to fix it).
+    pub fn set_error(&self, e: String) {
+        self.update_panel(|p| p.status.error = Some(e.clone()));
     }
 
     /// Clears the published activations (no model, or a new model with other classes).
@@ -145,15 +168,6 @@ impl Shared {
             dropped: self.windows_dropped.load(Ordering::Relaxed),
             lost_samples: self.samples_lost.load(Ordering::Relaxed),
         }
-    }
-
-    /// Copies the current activations into `out` (GUI and tests); returns the class count.
-    pub fn snapshot(&self, out: &mut [f32; MAX_CLASSES]) -> usize {
-        let n = self.classes.load(Ordering::Acquire).min(MAX_CLASSES);
-        for (o, a) in out.iter_mut().zip(&self.activations).take(n) {
-            *o = a.load();
-        }
-        n
     }
 }
 
@@ -185,10 +199,12 @@ impl DropStatus {
 
 /// Every live plugin instance's shared state, newest last. Lets an in-process test host read what
 /// CLAP does not expose (activations as floats, counters). Main thread only: registered when an
-/// instance is created, never touched by the audio thread.
-static LIVE: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+/// instance is created, never touched by the audio thread. Feature `test-hooks` only.
+#[cfg(feature = "test-hooks")]
+static LIVE: std::sync::Mutex<Vec<std::sync::Weak<Shared>>> = std::sync::Mutex::new(Vec::new());
 
 /// Registers a new instance's state (called from the plugin's constructor).
+#[cfg(feature = "test-hooks")]
 pub(crate) fn register(shared: &Arc<Shared>) {
     let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
     live.retain(|w| w.strong_count() > 0);
@@ -196,9 +212,10 @@ pub(crate) fn register(shared: &Arc<Shared>) {
 }
 
 /// The shared state of every instance alive in this process (this copy of the library), oldest first.
+#[cfg(feature = "test-hooks")]
 pub fn live_instances() -> Vec<Arc<Shared>> {
     let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-    live.iter().filter_map(Weak::upgrade).collect()
+    live.iter().filter_map(std::sync::Weak::upgrade).collect()
 }
 
 #[cfg(test)]
@@ -220,5 +237,14 @@ mod tests {
             sh.drop_status().text(),
             "dropped windows: 3 (ring overflow: 512 samples): inference is falling behind"
         );
+    }
+
+    #[test]
+    fn a_held_snapshot_stays_as_it_was() {
+        let sh = Shared::default();
+        let before = sh.panel();
+        sh.set_error("no model".into());
+        assert_eq!(before.status.error, None);
+        assert_eq!(sh.panel().status.error.as_deref(), Some("no model"));
     }
 }

@@ -1,5 +1,5 @@
-//! The analysis worker thread: drains the SPSC ring, runs the shared front end (resample, window,
-//! silence floor, normalise), runs the model, smooths and publishes activations through atomics.
+//! The analysis worker thread: drains the SPSC ring into the analysis core's [`Analyzer`] one
+//! window at a time, runs the [`Detector`] and publishes activations through atomics.
 //!
 //! Created in `activate()` with an already loaded model (never lazily on first audio) and joined in
 //! `deactivate()`/drop. When inference falls behind real time, the oldest complete windows are
@@ -13,82 +13,40 @@ use std::time::{Duration, Instant};
 
 use rtrb::Consumer;
 
+use super::model_source::{load_model, resolve_model_path, LoadedModel};
 use super::params::MeterParams;
 use super::shared::{HistoryEntry, Shared, HISTORY_SECONDS, MAX_CLASSES};
-use crate::analysis::{AnalysisConfig, FrontEnd};
-use crate::model::{ModelError, ModelInfo, ModelRunner, SessionConfig};
+use crate::analysis::{
+    AnalysisConfig, Analyzer, Detector, DetectorConfig, Smoothing, ThresholdOverride, WindowResult,
+};
+use crate::model::ModelRunner;
 
 /// How long the worker sleeps when the ring is empty.
 const POLL: Duration = Duration::from_millis(4);
 
-/// Environment variable naming a model file used when the model-path parameter is empty.
-pub const MODEL_ENV: &str = "INSTRUMENT_METER_MODEL";
-
-/// Where a model comes from: the user's path, the `INSTRUMENT_METER_MODEL` variable, or the
-/// embedded default.
-pub fn resolve_model_path(user: Option<String>) -> Option<String> {
-    user.or_else(|| {
-        std::env::var(MODEL_ENV)
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-    })
-}
-
-/// Loads and validates a model (the model contract); the error text says how to fix it.
-pub fn load_model(path: Option<&str>) -> Result<ModelRunner, String> {
-    let config = SessionConfig { intra_threads: 1 };
-    let result = match path {
-        Some(p) => ModelRunner::from_file(std::path::Path::new(p), &config),
-        None => ModelRunner::default_model(&config),
-    };
-    result.map_err(|e| describe_model_error(&e, path))
-}
-
-fn describe_model_error(e: &ModelError, path: Option<&str>) -> String {
-    match e {
-        ModelError::Runtime(r) => format!("ONNX Runtime not loaded: {r}"),
-        ModelError::NoDefaultModel => format!(
-            "This build has no embedded model (assets/model.onnx was absent when it was built). \
-             Fix: choose a model file (.onnx) under Settings › Model, or set {MODEL_ENV}."
-        ),
-        other => match path {
-            Some(p) => format!(
-                "Model {p} cannot be used: {other}. Fix: pick a model exported by \
-                 `instrument-meter-train export` (see docs/model-contract.md), or clear the path to use the embedded one."
-            ),
-            None => format!("The embedded model cannot be used: {other}"),
-        },
-    }
-}
-
-/// Effective threshold of one class.
+/// The plugin's sensitivity parameter as the detector's threshold override: sensitivity is the
+/// negated offset (positive = detects more readily).
 #[inline]
-pub fn effective_threshold(model_threshold: f32, sensitivity: f32) -> f32 {
-    (model_threshold - sensitivity).clamp(0.01, 0.99)
+pub fn sensitivity_override(sensitivity: f32) -> ThresholdOverride {
+    ThresholdOverride::Offset(-sensitivity)
 }
 
-/// One-pole smoothing coefficient for a step of `dt` seconds with time constant `tau_ms`.
-#[inline]
-pub fn smoothing_coef(dt: f64, tau_ms: f32) -> f32 {
-    if tau_ms <= 0.0 {
-        1.0
-    } else {
-        (1.0 - (-dt / (tau_ms as f64 / 1000.0)).exp()) as f32
-    }
+/// What one activation gives the worker.
+pub struct WorkerConfig {
+    /// The ring's reading end (the audio thread writes the downmixed input).
+    pub consumer: Consumer<f32>,
+    /// The loaded model with the path it came from (None: no model could be loaded).
+    pub model: Option<LoadedModel>,
+    /// Host sample rate, Hz.
+    pub host_rate: u32,
+    /// The host's largest block, frames: one block can bring several hops at once without the
+    /// worker being behind (see `WorkerState::pass`).
+    pub max_block: usize,
+    /// The host renders offline (bounce): analyse every window, drop none.
+    pub offline: bool,
+    pub shared: Arc<Shared>,
+    pub params: Arc<MeterParams>,
 }
-
-/// Hysteresis detection: on at `act >= thr`, off below `thr - hyst`.
-#[inline]
-pub fn detect_with_hysteresis(was_on: bool, act: f32, thr: f32, hyst: f32) -> bool {
-    if was_on {
-        act >= thr - hyst
-    } else {
-        act >= thr
-    }
-}
-
-/// A loaded model and the path it came from (None: the embedded default).
-pub type LoadedModel = (ModelRunner, Option<String>);
 
 /// A running worker thread; joining returns the model so the next activation reuses it.
 pub struct Worker {
@@ -97,29 +55,10 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the worker. `model` is the loaded model with the path it came from (None: embedded);
-    /// `max_block` is the host's largest block (frames).
-    #[allow(clippy::too_many_arguments)] // one per activation setting; called from two places
-    pub fn spawn(
-        consumer: Consumer<f32>,
-        model: Option<LoadedModel>,
-        host_rate: u32,
-        max_block: usize,
-        offline: bool,
-        shared: Arc<Shared>,
-        params: Arc<MeterParams>,
-    ) -> std::io::Result<Worker> {
+    /// Starts the worker thread.
+    pub fn spawn(config: WorkerConfig) -> std::io::Result<Worker> {
         let stop = Arc::new(AtomicBool::new(false));
-        let state = WorkerState::new(
-            consumer,
-            model,
-            host_rate,
-            max_block,
-            offline,
-            shared,
-            params,
-            stop.clone(),
-        );
+        let state = WorkerState::new(config, stop.clone());
         let handle = std::thread::Builder::new()
             .name("instrument-meter-analysis".into())
             .spawn(move || state.run())?;
@@ -155,60 +94,47 @@ impl Drop for Worker {
 }
 
 struct Model {
-    runner: ModelRunner,
+    analyzer: Analyzer,
     path: Option<String>,
-    info: Arc<ModelInfo>,
-    front: FrontEnd,
+    detector: Detector,
     hop_s: f64,
+}
+
+impl Model {
+    fn into_loaded(self) -> LoadedModel {
+        (self.analyzer.into_runner(), self.path)
+    }
 }
 
 struct WorkerState {
     consumer: Consumer<f32>,
     model: Option<Model>,
     host_rate: u32,
-    /// The host's largest block: one block can bring several hops at once without the worker
-    /// being behind (see `pass`).
     max_block: usize,
     offline: bool,
     shared: Arc<Shared>,
     params: Arc<MeterParams>,
     stop: Arc<AtomicBool>,
-    /// The latest prepared window (copied out of the front end's sink).
-    window: Vec<f32>,
-    probs: Vec<f32>,
-    smoothed: [f32; MAX_CLASSES],
-    detected: u64,
+    /// The latest window's result (reused: one allocation per window at most).
+    results: Vec<WindowResult>,
 }
 
 impl WorkerState {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        consumer: Consumer<f32>,
-        model: Option<LoadedModel>,
-        host_rate: u32,
-        max_block: usize,
-        offline: bool,
-        shared: Arc<Shared>,
-        params: Arc<MeterParams>,
-        stop: Arc<AtomicBool>,
-    ) -> WorkerState {
+    fn new(config: WorkerConfig, stop: Arc<AtomicBool>) -> WorkerState {
         let mut s = WorkerState {
-            consumer,
+            consumer: config.consumer,
             model: None,
-            host_rate,
-            max_block,
-            offline,
-            shared,
-            params,
+            host_rate: config.host_rate,
+            max_block: config.max_block,
+            offline: config.offline,
+            shared: config.shared,
+            params: config.params,
             stop,
-            window: Vec::new(),
-            probs: Vec::new(),
-            smoothed: [0.0; MAX_CLASSES],
-            detected: 0,
+            results: Vec::with_capacity(1),
         };
-        if let Some((runner, path)) = model {
+        if let Some((runner, path)) = config.model {
             if let Err(e) = s.install(runner, path) {
-                s.shared.slow().status.error = Some(e);
+                s.shared.set_error(e);
             }
         }
         s
@@ -218,50 +144,55 @@ impl WorkerState {
         self.params.hop_s.value().clamp(0.05, 1.0) as f64
     }
 
-    /// Makes `runner` the running model (builds the front end for the host rate).
-    fn install(&mut self, runner: ModelRunner, path: Option<String>) -> Result<(), String> {
-        let info = runner.info().clone();
-        let hop_s = self.hop_param();
-        let config = AnalysisConfig {
+    /// The detector settings the parameters ask for now.
+    fn smoothing(&self, hop_s: f64) -> Smoothing {
+        Smoothing {
             hop_s,
+            attack_ms: self.params.attack_ms.value(),
+            release_ms: self.params.release_ms.value(),
+            hysteresis: self.params.hysteresis.value(),
+        }
+    }
+
+    fn analysis_config(hop_s: f64) -> AnalysisConfig {
+        AnalysisConfig {
+            hop_s,
+            max_batch: 1,
             ..AnalysisConfig::default()
-        };
-        let front = FrontEnd::new(&info, self.host_rate, &config)
+        }
+    }
+
+    /// Makes `runner` the running model (builds the analyser for the host rate).
+    fn install(&mut self, runner: ModelRunner, path: Option<String>) -> Result<(), String> {
+        let hop_s = self.hop_param();
+        let analyzer = Analyzer::new(runner, self.host_rate, &Self::analysis_config(hop_s))
             .map_err(|e| format!("Cannot analyse at the host rate {} Hz: {e}", self.host_rate))?;
-        self.window = vec![0.0; info.window_samples];
-        self.probs = vec![0.0; info.num_classes()];
-        self.smoothed = [0.0; MAX_CLASSES];
-        self.detected = 0;
+        let info = analyzer.info().clone();
+        let classes = info.num_classes().min(MAX_CLASSES);
+        let detector = Detector::new(&DetectorConfig::new(
+            &info.thresholds[..classes],
+            sensitivity_override(self.params.sensitivity.value()),
+            self.smoothing(hop_s),
+        ));
         let runtime = crate::runtime::runtime()
             .map(|r| format!("ONNX Runtime {} ({})", r.version, r.library_path.display()))
             .unwrap_or_default();
-        {
-            let mut slow = self.shared.slow();
-            slow.status.info = Some(info.clone());
-            slow.status.source = runner.source().to_string();
-            slow.status.runtime = runtime;
-            slow.status.error = None;
-            slow.history.clear();
-        }
+        let source = analyzer.runner().source().to_string();
+        self.shared.update_panel(|p| {
+            p.status.info = Some(info.clone());
+            p.status.source = source.clone();
+            p.status.runtime = runtime.clone();
+            p.status.error = None;
+            p.history.clear();
+        });
         self.shared.clear_activations();
-        let classes = info.num_classes().min(MAX_CLASSES);
-        let sens = self.params.sensitivity.value();
-        for (t, &m) in self
-            .shared
-            .thresholds
-            .iter()
-            .zip(&info.thresholds)
-            .take(classes)
-        {
-            t.store(effective_threshold(m, sens));
-        }
+        publish_thresholds(&self.shared, &detector);
         self.shared.classes.store(classes, Ordering::Release);
         self.shared.running.store(true, Ordering::Release);
         self.model = Some(Model {
-            runner,
+            analyzer,
             path,
-            info,
-            front,
+            detector,
             hop_s,
         });
         Ok(())
@@ -279,82 +210,88 @@ impl WorkerState {
             }
         }
         self.shared.running.store(false, Ordering::Release);
-        self.model.map(|m| (m.runner, m.path))
+        self.model.map(Model::into_loaded)
     }
 
     /// Loads the model the parameters name now (editor changed the path).
     fn reload(&mut self) {
         let path = resolve_model_path(self.params.user_model_path());
         match load_model(path.as_deref()) {
-            Ok(runner) => {
-                if let Err(e) = self.install(runner, path) {
-                    self.shared.slow().status.error = Some(e);
-                } else {
-                    self.shared.slow().status.warning = None;
-                }
+            Ok(runner) => match self.install(runner, path) {
+                Err(e) => self.shared.set_error(e),
+                Ok(()) => self.shared.update_panel(|p| p.status.warning = None),
+            },
+            Err(e) if self.model.is_some() => {
+                let warning = format!("{e} The previous model keeps running.");
+                self.shared
+                    .update_panel(|p| p.status.warning = Some(warning.clone()));
             }
-            Err(e) => {
-                let mut slow = self.shared.slow();
-                if self.model.is_some() {
-                    slow.status.warning = Some(format!("{e} The previous model keeps running."));
-                } else {
-                    slow.status.error = Some(e);
-                }
-            }
+            Err(e) => self.shared.set_error(e),
         }
+    }
+
+    /// Takes the parameters that changed since the last pass.
+    fn follow_params(&mut self) {
+        let hop_s = self.hop_param();
+        let smoothing = self.smoothing(hop_s);
+        let sensitivity = sensitivity_override(self.params.sensitivity.value());
+        let Some(model) = self.model.as_mut() else {
+            return;
+        };
+        // A new hop rebuilds the front end (allocates: fine here, never on audio).
+        if (hop_s - model.hop_s).abs() > 1e-9
+            && model
+                .analyzer
+                .set_input_rate(self.host_rate, &Self::analysis_config(hop_s))
+                .is_ok()
+        {
+            model.hop_s = hop_s;
+        }
+        if self.shared.reset_requested.swap(false, Ordering::AcqRel) {
+            model.analyzer.reset();
+            model.detector.reset();
+            self.shared.clear_activations();
+        }
+        let Model {
+            analyzer, detector, ..
+        } = model;
+        let classes = detector.classes();
+        detector.set_smoothing(Smoothing {
+            hop_s: model.hop_s,
+            ..smoothing
+        });
+        detector.set_thresholds(&analyzer.info().thresholds[..classes], sensitivity);
+        publish_thresholds(&self.shared, detector);
+    }
+
+    /// No model: keeps the ring drained so the audio thread never sees it full.
+    fn drain(&mut self) -> bool {
+        let n = self.consumer.slots();
+        if n == 0 {
+            return false;
+        }
+        if let Ok(c) = self.consumer.read_chunk(n) {
+            c.commit_all();
+        }
+        self.shared
+            .analysed_samples
+            .fetch_add(n as u64, Ordering::Release);
+        true
     }
 
     /// One pass over the ring. Returns whether any audio was consumed.
     fn pass(&mut self) -> bool {
+        if self.model.is_none() {
+            return self.drain();
+        }
+        self.follow_params();
         let Some(model) = self.model.as_mut() else {
-            // No model: keep the ring drained so the audio thread never sees it full.
-            let n = self.consumer.slots();
-            if n > 0 {
-                if let Ok(c) = self.consumer.read_chunk(n) {
-                    c.commit_all();
-                }
-                self.shared
-                    .analysed_samples
-                    .fetch_add(n as u64, Ordering::Release);
-                return true;
-            }
             return false;
         };
 
-        // Parameter changes that rebuild the front end (allocates: fine here, never on audio).
-        let hop_s = (self.params.hop_s.value().clamp(0.05, 1.0)) as f64;
-        if (hop_s - model.hop_s).abs() > 1e-9 {
-            let config = AnalysisConfig {
-                hop_s,
-                ..AnalysisConfig::default()
-            };
-            if let Ok(front) = FrontEnd::new(&model.info, self.host_rate, &config) {
-                model.front = front;
-                model.hop_s = hop_s;
-            }
-        }
-        if self.shared.reset_requested.swap(false, Ordering::AcqRel) {
-            model.front.reset();
-            self.smoothed = [0.0; MAX_CLASSES];
-            self.detected = 0;
-            self.shared.clear_activations();
-        }
-
-        let classes = model.info.num_classes().min(MAX_CLASSES);
-        let sens = self.params.sensitivity.value();
-        for (t, &m) in self
-            .shared
-            .thresholds
-            .iter()
-            .zip(&model.info.thresholds)
-            .take(classes)
-        {
-            t.store(effective_threshold(m, sens));
-        }
-
         // Input samples per hop: read at most that much at a time so each push completes at most
         // one window, and we can tell whether more audio is already waiting behind it.
-        let hop_in = ((hop_s * self.host_rate as f64) as usize).max(64);
+        let hop_in = ((model.hop_s * self.host_rate as f64) as usize).max(64);
         // Behind real time when more than a host block and a hop wait after a finished window: a
         // single large block (8192 frames at 8 kHz is four 0.25-s hops) is not a backlog.
         let behind = hop_in + self.max_block;
@@ -370,131 +307,105 @@ impl WorkerState {
                 break;
             };
             let (a, b) = chunk.as_slices();
-            let mut got: Option<(bool, f64)> = None;
-            let mut extra = 0u64;
-            let window = &mut self.window;
-            let mut sink = |w: crate::analysis::PreparedWindow<'_>| {
-                if got.is_some() {
-                    extra += 1;
-                }
-                if !w.silent {
-                    window.copy_from_slice(w.samples);
-                }
-                got = Some((w.silent, w.end_s));
-            };
-            model.front.push_mono(a, &mut sink);
-            model.front.push_mono(b, &mut sink);
+            let completed = model.analyzer.push_mono_latest(a) + model.analyzer.push_mono_latest(b);
             chunk.commit_all();
             // Counted once the chunk's window (if any) is published: the offline feeder waits on it.
             let done = |sh: &Shared| {
                 sh.analysed_samples
                     .fetch_add(take as u64, Ordering::Release)
             };
-            if extra > 0 {
+            if completed > 1 {
                 self.shared
                     .windows_dropped
-                    .fetch_add(extra, Ordering::Relaxed);
+                    .fetch_add(completed as u64 - 1, Ordering::Relaxed);
             }
-            let Some((silent, end_s)) = got else {
+            if completed == 0 {
                 done(&self.shared);
                 continue;
-            };
+            }
             // Behind real time: a newer window is already waiting in the ring, skip this one.
             if !self.offline && self.consumer.slots() >= behind {
+                model.analyzer.drop_held();
                 self.shared.windows_dropped.fetch_add(1, Ordering::Relaxed);
                 done(&self.shared);
                 continue;
             }
-            if silent {
-                self.probs.iter_mut().for_each(|p| *p = 0.0);
-            } else {
-                let t0 = Instant::now();
-                if let Err(e) = model.runner.run(&self.window, 1, &mut self.probs) {
-                    let msg = format!("Inference failed: {e}");
-                    self.shared.slow().status.error = Some(msg);
-                    self.shared.running.store(false, Ordering::Release);
-                    self.model = None;
-                    self.shared.classes.store(0, Ordering::Release);
-                    done(&self.shared);
-                    return true;
-                }
-                let delay = self.shared.test_inference_delay_ms.load(Ordering::Relaxed);
-                if delay > 0 {
-                    std::thread::sleep(Duration::from_millis(delay as u64));
-                }
-                let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
-                self.shared.inference_us.store(us, Ordering::Relaxed);
-                let avg = self.shared.inference_us_avg.load();
-                let avg = if avg == 0.0 {
-                    us as f32
-                } else {
-                    avg + 0.1 * (us as f32 - avg)
-                };
-                self.shared.inference_us_avg.store(avg);
+            let t0 = Instant::now();
+            self.results.clear();
+            if let Err(e) = model.analyzer.run_held(&mut self.results) {
+                self.shared.set_error(format!("Inference failed: {e}"));
+                self.shared.running.store(false, Ordering::Release);
+                self.model = None;
+                self.shared.classes.store(0, Ordering::Release);
+                done(&self.shared);
+                return true;
             }
-            let attack = smoothing_coef(hop_s, self.params.attack_ms.value());
-            let release = smoothing_coef(hop_s, self.params.release_ms.value());
-            let hyst = self.params.hysteresis.value();
-            self.detected = publish(
-                &self.shared,
-                &self.probs[..classes],
-                &mut self.smoothed[..classes],
-                self.detected,
-                (attack, release, hyst),
-                end_s,
-            );
+            let Some(w) = self.results.first() else {
+                done(&self.shared);
+                continue;
+            };
+            if !w.silent {
+                #[cfg(feature = "test-hooks")]
+                match self.shared.test_inference_delay_ms.load(Ordering::Relaxed) {
+                    0 => {}
+                    ms => std::thread::sleep(Duration::from_millis(ms as u64)),
+                }
+                record_inference_time(&self.shared, t0);
+            }
+            let classes = model.detector.classes();
+            model.detector.push(&w.probs[..classes]);
+            publish(&self.shared, &w.probs[..classes], &model.detector, w.end_s);
             done(&self.shared);
         }
         worked
     }
 }
 
-/// Smooths one window's probabilities, applies detection with hysteresis and publishes both.
-/// Returns the new detection bits.
-fn publish(
-    shared: &Shared,
-    probs: &[f32],
-    smoothed: &mut [f32],
-    was: u64,
-    (attack, release, hyst): (f32, f32, f32),
-    end_s: f64,
-) -> u64 {
-    let mut detected = 0u64;
-    for (i, (&p, s)) in probs.iter().zip(smoothed.iter_mut()).enumerate() {
-        // A model that outputs NaN or values outside [0, 1] once must not poison the smoothed
-        // state (NaN would stay forever) or the CCs.
-        let p = if p.is_finite() {
-            p.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let k = if p > *s { attack } else { release };
-        *s += k * (p - *s);
-        let thr = shared.thresholds[i].load();
-        if detect_with_hysteresis(was & (1 << i) != 0, *s, thr, hyst) {
-            detected |= 1 << i;
-        }
-        shared.activations[i].store(*s);
+/// The detector's effective thresholds, for the panel.
+fn publish_thresholds(shared: &Shared, detector: &Detector) {
+    for (t, &v) in shared.thresholds.iter().zip(detector.thresholds()) {
+        t.store(v);
+    }
+}
+
+fn record_inference_time(shared: &Shared, t0: Instant) {
+    let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+    shared.inference_us.store(us, Ordering::Relaxed);
+    let avg = shared.inference_us_avg.load();
+    let avg = if avg == 0.0 {
+        us as f32
+    } else {
+        avg + 0.1 * (us as f32 - avg)
+    };
+    shared.inference_us_avg.store(avg);
+}
+
+/// Publishes one window: the detector's smoothed scores and active classes (atomics, for the
+/// audio thread's automation) and a history entry with the window's own scores (panel, tests).
+fn publish(shared: &Shared, scores: &[f32], detector: &Detector, end_s: f64) {
+    let detected = detector.active_bits();
+    for (a, &s) in shared.activations.iter().zip(detector.smoothed()) {
+        a.store(s);
     }
     shared.detected.store(detected, Ordering::Release);
     shared.windows_done.fetch_add(1, Ordering::Release);
 
-    {
-        let mut slow = shared.slow();
-        slow.history.push_back(HistoryEntry {
-            time_s: end_s,
-            values: smoothed.to_vec(),
-            detected,
-        });
-        while slow
+    let entry = Arc::new(HistoryEntry {
+        time_s: end_s,
+        scores: scores.to_vec(),
+        values: detector.smoothed().to_vec(),
+        detected,
+    });
+    shared.update_panel(|p| {
+        p.history.push_back(entry.clone());
+        while p
             .history
             .front()
             .is_some_and(|f| end_s - f.time_s > HISTORY_SECONDS + 1.0)
         {
-            slow.history.pop_front();
+            p.history.pop_front();
         }
-    }
-    detected
+    });
 }
 
 #[cfg(test)]
@@ -502,34 +413,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hysteresis_holds_between_thresholds() {
-        assert!(!detect_with_hysteresis(false, 0.45, 0.5, 0.1));
-        assert!(detect_with_hysteresis(false, 0.5, 0.5, 0.1));
-        assert!(detect_with_hysteresis(true, 0.45, 0.5, 0.1));
-        assert!(!detect_with_hysteresis(true, 0.39, 0.5, 0.1));
-    }
-
-    #[test]
-    fn smoothing_coefficients() {
-        assert_eq!(smoothing_coef(0.25, 0.0), 1.0);
-        let k = smoothing_coef(0.25, 250.0);
-        assert!((k - (1.0 - (-1.0f64).exp()) as f32).abs() < 1e-6);
-    }
-
-    #[test]
-    fn non_finite_model_output_does_not_poison_the_activations() {
-        let shared = Shared::default();
-        let mut smoothed = [0.5f32; 4];
-        let probs = [f32::NAN, f32::INFINITY, -3.0, 7.0];
-        publish(&shared, &probs, &mut smoothed, 0, (0.5, 0.5, 0.05), 1.0);
-        assert_eq!(smoothed, [0.25, 0.25, 0.25, 0.75]);
-        assert_eq!(shared.activations[3].load(), 0.75);
-    }
-
-    #[test]
     fn sensitivity_lowers_threshold() {
-        assert!((effective_threshold(0.5, 0.2) - 0.3).abs() < 1e-6);
-        assert_eq!(effective_threshold(0.5, -0.9), 0.99);
-        assert_eq!(effective_threshold(0.5, 0.9), 0.01);
+        let t = |m: f32, s: f32| sensitivity_override(s).apply(&[m])[0];
+        assert!((t(0.5, 0.2) - 0.3).abs() < 1e-6);
+        assert_eq!(t(0.5, -0.9), 0.99);
+        assert_eq!(t(0.5, 0.9), 0.01);
+    }
+
+    #[test]
+    fn publish_writes_atomics_and_history() {
+        let shared = Shared::default();
+        let mut d = Detector::new(&DetectorConfig::new(
+            &[0.5, 0.5],
+            ThresholdOverride::Model,
+            Smoothing::default(),
+        ));
+        d.push(&[0.9, 0.1]);
+        publish(&shared, &[0.9, 0.1], &d, 1.0);
+        assert_eq!(shared.activations[0].load(), 0.9);
+        assert_eq!(shared.detected.load(Ordering::Acquire), 1);
+        let panel = shared.panel();
+        let h = &panel.history[0];
+        assert_eq!(
+            (h.time_s, &h.scores[..], h.detected),
+            (1.0, &[0.9, 0.1][..], 1)
+        );
     }
 }

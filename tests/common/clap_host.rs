@@ -278,6 +278,17 @@ pub struct Stream {
     pub bad_events: Vec<String>,
     /// The longest single process() call.
     pub max_process: Duration,
+    /// What the host passes on the sidechain port of a layout that has one.
+    pub sidechain: Sidechain,
+}
+
+/// The sidechain port as the host offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sidechain {
+    /// Offered, silent (flagged constant).
+    Silent,
+    /// Not offered: the host passes fewer input ports than the layout has.
+    Absent,
 }
 
 impl Stream {
@@ -330,6 +341,14 @@ impl Stream {
             bit_exact: true,
             bad_events: Vec::new(),
             max_process: Duration::ZERO,
+            sidechain: Sidechain::Silent,
+        }
+    }
+
+    /// Fills the sidechain buffers (offered or not) with `planes`, one per channel.
+    pub fn fill_sidechain(&mut self, planes: &[&[f32]]) {
+        for (buf, p) in self.sc.iter_mut().zip(planes) {
+            buf[..p.len()].copy_from_slice(p);
         }
     }
 
@@ -369,7 +388,7 @@ impl Stream {
             buf[..n].copy_from_slice(p);
         }
         self.out_events.clear();
-        let has_sidechain = !self.sc.is_empty();
+        let has_sidechain = !self.sc.is_empty() && self.sidechain == Sidechain::Silent;
         let Stream {
             processor,
             ins,

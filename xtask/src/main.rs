@@ -1,6 +1,7 @@
 //! `cargo xtask bundle instrument-meter --release` builds the CLAP and VST3 bundles
 //! (nice-plug-xtask), then copies the ONNX Runtime library into them so that a user installs the
-//! plugin by copying the bundle: `libonnxruntime.so.1.31.1` beside the `.clap` and inside the VST3's
+//! plugin by copying the bundle: `libonnxruntime.so.<version>` (the version in the file
+//! `onnxruntime-version`) beside the `.clap` and inside the VST3's
 //! `Contents/<arch>-linux/`, where the plugin finds it from its own location (dladdr).
 //! `cargo xtask bundle-ort` only does the copy.
 //! `cargo xtask stress [--valgrind]` runs the plugin's whole fault matrix and load tests
@@ -10,8 +11,14 @@ use std::path::{Path, PathBuf};
 
 mod stress;
 
-/// The runtime the project ships (scripts/setup.sh puts it in .setup/onnxruntime/).
-const ORT_FILE: &str = "libonnxruntime.so.1.31.1";
+/// The runtime library the project ships: its version is in `onnxruntime-version`, the one place
+/// it is written (scripts/setup.sh puts the library in .setup/onnxruntime/).
+fn ort_file(root: &Path) -> nice_plug_xtask::Result<String> {
+    let path = root.join("onnxruntime-version");
+    let version = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(format!("libonnxruntime.so.{}", version.trim()))
+}
 
 fn main() -> nice_plug_xtask::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,9 +48,10 @@ fn copy_onnxruntime() -> nice_plug_xtask::Result<()> {
         return Ok(());
     }
     let root = workspace_root();
+    let ort_file = ort_file(&root)?;
     let source = match std::env::var_os("ORT_DYLIB_PATH").filter(|s| !s.is_empty()) {
         Some(p) => PathBuf::from(p),
-        None => root.join(".setup/onnxruntime").join(ORT_FILE),
+        None => root.join(".setup/onnxruntime").join(&ort_file),
     };
     if !source.is_file() {
         anyhow::bail!(
@@ -64,7 +72,7 @@ fn copy_onnxruntime() -> nice_plug_xtask::Result<()> {
             Some("vst3") => path.join("Contents").join(&arch),
             _ => continue,
         };
-        let dest = dest_dir.join(ORT_FILE);
+        let dest = dest_dir.join(&ort_file);
         std::fs::copy(&source, &dest).map_err(|e| {
             anyhow::anyhow!(
                 "cannot copy {} to {}: {e}",

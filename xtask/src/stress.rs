@@ -20,7 +20,7 @@ const TEST: [&str; 7] = [
     "--release",
     "--locked",
     "--features",
-    "assert_process_allocs",
+    "assert_process_allocs,test-hooks",
     "--test",
     "plugin_stress",
 ];

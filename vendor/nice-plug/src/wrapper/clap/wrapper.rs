@@ -2062,7 +2062,9 @@ impl<P: ClapPlugin> Wrapper<P> {
                                 .enumerate()
                             {
                                 let aux_input_idx = aux_input_no + aux_input_start_idx;
-                                if aux_input_idx > process.audio_inputs_count as usize {
+                                // Instrument Meter patch: `>=` (an index equal to the count is
+                                // already past the host's input port array), as in the VST3 wrapper.
+                                if aux_input_idx >= process.audio_inputs_count as usize {
                                     break;
                                 }
 
@@ -2086,7 +2088,9 @@ impl<P: ClapPlugin> Wrapper<P> {
                                 .enumerate()
                             {
                                 let aux_output_idx = aux_output_no + aux_output_start_idx;
-                                if aux_output_idx > process.audio_outputs_count as usize {
+                                // Instrument Meter patch: `>=` (an index equal to the count is
+                                // already past the host's output port array).
+                                if aux_output_idx >= process.audio_outputs_count as usize {
                                     break;
                                 }
 

@@ -1,8 +1,13 @@
-//! `instrument-meter bench`: the numbers the project promises, measured on this machine.
+//! `cargo bench --bench pipeline [-- OPTIONS]`: the numbers the project promises, measured on this
+//! machine (a bench target, not part of the shipped CLI: it runs the repository's Python).
 //!
 //! Prints per-window inference latency (1 thread), whole-file analysis speed as a multiple of
 //! real time, the pipeline's overhead over pure inference, peak memory, and the same analysis done
 //! the usual Python way (benches/python_baseline.py, run with the project's venv).
+//!
+//! Options: `--model FILE` (default: the embedded model), `--seconds S` (synthetic 44.1 kHz stereo
+//! WAV, 60), `--hop S` (0.5), `--batch N` (4, the CLI's default), `--runs N` (7; medians),
+//! `--python PATH` (default `<repo>/.venv/bin/python`), `--no-python`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,29 +19,45 @@ use instrument_meter::decode::AudioFileReader;
 use instrument_meter::model::{ModelRunner, SessionConfig, DEFAULT_MODEL};
 use instrument_meter::offline::OfflineAnalyzer;
 
-#[derive(clap::Args)]
-pub struct BenchArgs {
-    /// ONNX model file (default: the embedded model).
-    #[arg(long, value_name = "FILE")]
+struct BenchArgs {
     model: Option<PathBuf>,
-    /// Length of the synthetic test file (44.1 kHz stereo WAV).
-    #[arg(long, value_name = "S", default_value_t = 60.0)]
     seconds: f64,
-    /// Seconds between windows.
-    #[arg(long, value_name = "S", default_value_t = 0.5)]
     hop: f64,
-    /// Windows per inference call in the offline path (the CLI's default).
-    #[arg(long, value_name = "N", default_value_t = 4)]
     batch: usize,
-    /// Repetitions of each whole-file measurement (the median is reported).
-    #[arg(long, value_name = "N", default_value_t = 7)]
     runs: usize,
-    /// Python interpreter for the baseline (default: <repo>/.venv/bin/python).
-    #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
-    /// Skip the Python baseline.
-    #[arg(long)]
     no_python: bool,
+}
+
+impl BenchArgs {
+    /// Parses the options after `--` (cargo bench adds `--bench`, ignored).
+    fn parse() -> Result<BenchArgs, BoxError> {
+        let mut a = BenchArgs {
+            model: None,
+            seconds: 60.0,
+            hop: 0.5,
+            batch: 4,
+            runs: 7,
+            python: None,
+            no_python: false,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+            match arg.as_str() {
+                "--model" => a.model = Some(value()?.into()),
+                "--seconds" => a.seconds = value()?.parse()?,
+                "--hop" => a.hop = value()?.parse()?,
+                "--batch" => a.batch = value()?.parse()?,
+                "--runs" => a.runs = value()?.parse()?,
+                "--python" => a.python = Some(value()?.into()),
+                "--no-python" => a.no_python = true,
+                "--bench" => {}
+                other => return Err(format!("unknown option {other}").into()),
+            }
+        }
+        Ok(a)
+    }
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -109,7 +130,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Peak resident memory of this process in KiB (Linux), from /proc/self/status.
-pub fn peak_rss_kib() -> Option<u64> {
+fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
@@ -166,7 +187,14 @@ fn write_wav(path: &Path, frames: &[[f32; 2]], rate: u32) -> std::io::Result<()>
     f.flush()
 }
 
-pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
+fn main() {
+    if let Err(e) = BenchArgs::parse().and_then(|a| run(&a)) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run(args: &BenchArgs) -> Result<(), BoxError> {
     let session = SessionConfig { intra_threads: 1 };
     let load = || -> Result<ModelRunner, BoxError> {
         Ok(match &args.model {
@@ -381,7 +409,7 @@ pub fn run(args: &BenchArgs) -> Result<(), BoxError> {
     // The CLI's own footprint: `analyze` on the same file in a fresh process, which reports its
     // own VmHWM (rusage of children would include this process's memory at fork time).
     let t = Instant::now();
-    let child = Command::new(std::env::current_exe()?)
+    let child = Command::new(env!("CARGO_BIN_EXE_instrument-meter"))
         .env("INSTRUMENT_METER_REPORT_PEAK_MEM", "1")
         .args([
             "analyze",
