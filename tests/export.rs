@@ -327,3 +327,38 @@ fn output_dir_writes_every_export_per_input() {
         decode_png(&std::fs::read(out.join(format!("{rel}.png"))).unwrap());
     }
 }
+
+#[test]
+fn segments_are_the_runs_of_windows_the_detector_holds_active() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/examples/example.ogg");
+    let o = analyze(&[s(&example), "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let windows = v["windows"].as_array().unwrap();
+    let segments = v["segments"].as_array().unwrap();
+    assert!(
+        segments.len() >= 3,
+        "a mixture gives several segments: {segments:?}"
+    );
+    let starts: Vec<f64> = segments
+        .iter()
+        .map(|g| g["start_s"].as_f64().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|p| p[0] <= p[1]), "in start order");
+    for w in windows {
+        let centre = (w["start_s"].as_f64().unwrap() + w["end_s"].as_f64().unwrap()) / 2.0;
+        for label in v["labels"].as_array().unwrap() {
+            let active = w["active"].as_array().unwrap().contains(label);
+            let covered = segments.iter().any(|g| {
+                g["label"] == *label
+                    && g["start_s"].as_f64().unwrap() < centre
+                    && centre < g["end_s"].as_f64().unwrap()
+            });
+            assert_eq!(active, covered, "{label} at {centre}");
+        }
+    }
+    for g in segments {
+        let (peak, mean) = (g["peak"].as_f64().unwrap(), g["mean"].as_f64().unwrap());
+        assert!(0.0 < mean && mean <= peak && peak <= 1.0, "{g}");
+    }
+}
