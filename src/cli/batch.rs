@@ -85,7 +85,14 @@ pub fn run(req: Request, load: &dyn Fn() -> Result<OfflineAnalyzer, String>) -> 
             );
         }
     }
-    let jobs = req.jobs.clamp(1, work.len().max(1));
+    if work.is_empty() {
+        // Nothing left to do (all skipped, or only bad inputs): no model needed.
+        if failures == 0 && !req.skip_existing {
+            eprintln!("warning: no audio files found");
+        }
+        return outcome(failures);
+    }
+    let jobs = req.jobs.clamp(1, work.len());
     let mut analyzers = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         match load() {
@@ -94,6 +101,10 @@ pub fn run(req: Request, load: &dyn Fn() -> Result<OfflineAnalyzer, String>) -> 
         }
     }
     failures += analyze_all(&req, analyzers, work);
+    outcome(failures)
+}
+
+fn outcome(failures: usize) -> Outcome {
     if failures > 0 {
         Outcome::SomeFailed
     } else {
