@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes an RFCN-sized ONNX model with RANDOM weights for `instrument-meter bench` while no
+"""Writes an RFCN-sized ONNX model with RANDOM weights for `cargo bench --bench pipeline` while no
 trained default model exists (shape of the design doc's compute-budget probe: stride-3 front
 conv, 8 residual cells of 2 x Conv1d(k=3) + LeakyReLU + MaxPool(3), 16->128 channels, 1x1 conv
 head, mean over time, sigmoid; BatchNorm is folded into the convs as an export would do).

@@ -219,7 +219,7 @@ fn run(args: &BenchArgs) -> Result<(), BoxError> {
         }
     };
 
-    println!("instrument-meter bench");
+    println!("instrument-meter pipeline bench");
     println!(
         "  model:    {} ({} classes, {} Hz, {}-sample windows)",
         info.display_name(),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The same file analysis written the usual Python way, for `instrument-meter bench`:
+"""The same file analysis written the usual Python way, for `cargo bench --bench pipeline`:
 soundfile decode, downmix, resample (soxr if installed, else scipy's polyphase), then one
 onnxruntime call per window (1 intra-op thread). Prints JSON: {"seconds": median wall time,
 "cpu_seconds": median CPU time of the calling thread, "windows": n, "method": ...}.

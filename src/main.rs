@@ -66,7 +66,8 @@ enum Command {
         /// One detection threshold for every class (replaces the model's per-class thresholds).
         #[arg(long, value_name = "T", conflicts_with = "threshold_offset")]
         threshold: Option<f32>,
-        /// Added to each of the model's per-class thresholds (e.g. -0.1 detects more).
+        /// Added to each of the model's per-class thresholds, clamped to [0.01, 0.99] (e.g. -0.1
+        /// detects more; the plugin's sensitivity S is the offset -S).
         #[arg(long, value_name = "D", allow_hyphen_values = true)]
         threshold_offset: Option<f32>,
         /// Rise time constant of the per-window detection's smoothing, milliseconds.

@@ -312,6 +312,16 @@ mod tests {
     }
 
     #[test]
+    fn the_training_package_pins_the_same_runtime() {
+        let pyproject = include_str!("../training/pyproject.toml");
+        let pin = format!("\"onnxruntime=={SHIPPED_ORT_VERSION}\"");
+        assert!(
+            pyproject.contains(&pin),
+            "training/pyproject.toml lacks {pin}"
+        );
+    }
+
+    #[test]
     fn per_user_folder_is_the_last_candidate_and_no_build_path_is() {
         let dirs = candidate_dirs();
         assert_eq!(dirs.last(), user_dir().as_ref());

@@ -36,17 +36,52 @@ struct RunResult {
 
 /// Feeds stereo audio (left = music, right = music × 0.5 with a sign flip) block by block.
 /// `pace` > 0 sleeps to run at `pace` × real time. `param_events` are sent with the first block.
-#[allow(clippy::too_many_arguments)] // a test helper: every argument is one knob of the run
-fn run_audio(
-    instance: &mut PluginInstance<TestHost>,
+/// How a run feeds the plugin.
+#[derive(Clone, Copy)]
+struct Feed<'a> {
     rate: u32,
     block: usize,
-    music: &[f32],
+    /// Offline render (the worker analyses every block before process() returns).
     offline: bool,
+    /// Real-time multiple to pace the blocks at (0: as fast as possible).
     pace: f64,
-    param_events: &[(ClapId, f64)],
+    /// Parameter changes (id, CLAP value) sent with the first block.
+    params: &'a [(ClapId, f64)],
+}
+
+impl Feed<'_> {
+    fn offline(rate: u32, block: usize) -> Feed<'static> {
+        Feed {
+            rate,
+            block,
+            offline: true,
+            pace: 0.0,
+            params: &[],
+        }
+    }
+
+    fn realtime(rate: u32, block: usize, pace: f64) -> Feed<'static> {
+        Feed {
+            offline: false,
+            pace,
+            ..Feed::offline(rate, block)
+        }
+    }
+}
+
+fn run_audio(
+    instance: &mut PluginInstance<TestHost>,
+    music: &[f32],
+    feed: Feed<'_>,
     mut between_blocks: impl FnMut(&mut PluginInstance<TestHost>, usize),
 ) -> RunResult {
+    let Feed {
+        rate,
+        block,
+        offline,
+        pace,
+        params: param_events,
+    } = feed;
     let mut stream = Stream::start(instance, rate, block, Layout::StereoSidechain, offline);
     let right: Vec<f32> = music.iter().map(|x| -0.5 * x).collect();
     let start = Instant::now();
@@ -90,16 +125,7 @@ fn music_at_three_rates_passes_bit_exact_and_drives_cc() {
     for (rate, block) in [(44_100u32, 512usize), (48_000, 64), (96_000, 480)] {
         let music = music_at(rate);
         let mut instance = instantiate(&loaded);
-        let r = run_audio(
-            &mut instance,
-            rate,
-            block,
-            &music,
-            true,
-            0.0,
-            &[],
-            |_, _| {},
-        );
+        let r = run_audio(&mut instance, &music, Feed::offline(rate, block), |_, _| {});
         assert!(r.bit_exact, "{rate} Hz: output differs from input");
         assert!(!r.ccs.is_empty(), "{rate} Hz: no CC output");
         // Default settings: channel 1, first CC 20, one CC per class in label order.
@@ -187,12 +213,8 @@ fn realtime_feed_keeps_up_and_counts_nothing_dropped() {
     // model; the audio thread never blocks either way.
     let r = run_audio(
         &mut instance,
-        rate,
-        256,
         &music[..music.len().min(9 * rate as usize)],
-        false,
-        4.0,
-        &[],
+        Feed::realtime(rate, 256, 4.0),
         |_, _| {},
     );
     assert!(r.bit_exact);
@@ -211,12 +233,11 @@ fn parameters_and_state_round_trip() {
     let clip = &music[2 * 48_000..5 * 48_000];
     let r = run_audio(
         &mut a,
-        48_000,
-        128,
         clip,
-        true,
-        0.0,
-        &[(first_cc, 40.0), (channel, 3.0), (sens, 0.2)],
+        Feed {
+            params: &[(first_cc, 40.0), (channel, 3.0), (sens, 0.2)],
+            ..Feed::offline(48_000, 128)
+        },
         |_, _| {},
     );
     assert!(r.bit_exact);
@@ -252,7 +273,7 @@ fn parameters_and_state_round_trip() {
     assert!((param_value(&mut b, channel) - 3.0).abs() < 1e-4);
     assert!((param_value(&mut b, sens) - 0.2).abs() < 1e-6);
     // And the restored instance behaves the same.
-    let r = run_audio(&mut b, 48_000, 128, clip, true, 0.0, &[], |_, _| {});
+    let r = run_audio(&mut b, clip, Feed::offline(48_000, 128), |_, _| {});
     assert!(!r.ccs.is_empty() && r.ccs.iter().all(|c| c.cc >= 40 && c.channel == 3));
 }
 
@@ -266,12 +287,8 @@ fn sample_rate_and_block_size_changes_reinitialise() {
         // Same samples, other rates: the point is a clean re-activation each time.
         let r = run_audio(
             &mut instance,
-            rate,
-            block,
             &music[..3 * 44_100],
-            true,
-            0.0,
-            &[],
+            Feed::offline(rate, block),
             |_, _| {},
         );
         assert!(r.bit_exact, "{rate} Hz / {block}");
@@ -314,12 +331,11 @@ fn a_host_offering_fewer_ports_than_the_layout_gives_a_silent_sidechain() {
     // The same music offered on the main input, analysed: CCs move (the check above can fail).
     let r = run_audio(
         &mut instance,
-        rate,
-        block,
         music,
-        true,
-        0.0,
-        &[(source, 0.0)],
+        Feed {
+            params: &[(source, 0.0)],
+            ..Feed::offline(rate, block)
+        },
         |_, _| {},
     );
     assert!(r.ccs.iter().any(|c| c.value > 0), "music gave no CC");
@@ -402,12 +418,8 @@ fn editor_opens_and_closes_under_x11() {
     };
     let r = run_audio(
         &mut instance,
-        rate,
-        512,
         &audio,
-        false,
-        1.0,
-        &[],
+        Feed::realtime(rate, 512, 1.0),
         &mut between,
     );
     assert!(r.bit_exact);

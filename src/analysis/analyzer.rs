@@ -265,11 +265,6 @@ impl Analyzer {
         completed
     }
 
-    /// End time (seconds of input) of the held window, if one is held.
-    pub fn held_end_s(&self) -> Option<f64> {
-        self.held.map(|h| h.end_s)
-    }
-
     /// Runs the held window like any other (silent: zeros without the model) and appends its
     /// result to `out`. Returns whether a window was held.
     pub fn run_held(&mut self, out: &mut Vec<WindowResult>) -> Result<bool, ModelError> {

@@ -228,16 +228,6 @@ impl Detector {
             .fold(0, |b, (i, _)| b | 1 << i)
     }
 
-    /// Runs a whole stream of windows (probabilities in label order) through a fresh detector:
-    /// the active classes after each window.
-    pub fn track<'a>(
-        config: &DetectorConfig,
-        windows: impl IntoIterator<Item = &'a [f32]>,
-    ) -> Vec<Vec<bool>> {
-        let mut d = Detector::new(config);
-        windows.into_iter().map(|p| d.push(p).to_vec()).collect()
-    }
-
     /// Back to silence: smoothed scores 0, nothing active.
     pub fn reset(&mut self) {
         self.smoothed.fill(0.0);

@@ -66,8 +66,8 @@ pub struct MeterParams {
     #[persist = "model-path"]
     pub model_path: Arc<RwLock<String>>,
 
-    /// Added to the detection sensitivity: the effective threshold is the model's threshold minus
-    /// this value (positive = detects more readily).
+    /// Detection sensitivity: the effective threshold is the model's threshold minus this value,
+    /// clamped to [0.01, 0.99] (positive = detects more readily; `analysis::detect`).
     #[id = "sensitivity"]
     pub sensitivity: FloatParam,
 
