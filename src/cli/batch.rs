@@ -3,6 +3,7 @@
 //! printed in input order as they complete; a progress bar on a terminal.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -196,6 +197,17 @@ struct Report {
     audio_s: f64,
 }
 
+impl Report {
+    fn failed(message: String) -> Report {
+        Report {
+            stdout: String::new(),
+            messages: vec![format!("error: {message}")],
+            failed: true,
+            audio_s: 0.0,
+        }
+    }
+}
+
 /// Results may run this far ahead of the oldest unfinished file (per worker) before workers wait:
 /// output stays in input order with bounded memory.
 const AHEAD_PER_JOB: usize = 32;
@@ -239,8 +251,17 @@ fn analyze_all(
                     return;
                 };
                 let (input, targets) = &work[i];
-                let report = process(&mut offline, input, targets, &ctx);
-                if done_tx.send((i, report)).is_err() {
+                // A panic on one file is that file's failure: the worker reports it and stops
+                // (its analyser may be half-updated), so the in-order output never waits for it.
+                let run = || process(&mut offline, input, targets, &ctx);
+                let (report, alive) = match std::panic::catch_unwind(AssertUnwindSafe(run)) {
+                    Ok(r) => (r, true),
+                    Err(_) => (
+                        Report::failed(format!("{}: internal error", input.path.display())),
+                        false,
+                    ),
+                };
+                if done_tx.send((i, report)).is_err() || !alive {
                     return;
                 }
             })
@@ -257,7 +278,7 @@ fn analyze_all(
             sent += 1;
         }
         let Ok((i, report)) = done_rx.recv() else {
-            break; // every worker is gone (a panic): the rest are counted below
+            break; // every worker is gone: the rest are counted below
         };
         audio_s += report.audio_s;
         bar.inc(1);
@@ -330,14 +351,7 @@ fn process(
 ) -> Report {
     let a = match offline.analyze_file(&input.path, |_| {}) {
         Ok(a) => a,
-        Err(e) => {
-            return Report {
-                stdout: String::new(),
-                messages: vec![format!("error: {e}")],
-                failed: true,
-                audio_s: 0.0,
-            }
-        }
+        Err(e) => return Report::failed(e.to_string()),
     };
     let mut messages = Vec::new();
     if let Some(t) = &a.truncated {
