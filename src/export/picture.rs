@@ -120,11 +120,16 @@ fn draw<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_mesh()
+        // Names label rows; tick marks would only point at row boundaries.
+        .set_tick_mark_size(LabelAreaPosition::Left, 0)
         .axis_style(color(palette::DIM))
         .label_style(text(14.0))
         .y_labels(classes)
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(r) if *r < classes => t.info.label_names[row(*r)].clone(),
+            // Trailing spaces keep the right-aligned names off the axis line.
+            SegmentValue::CenterOf(r) if *r < classes => {
+                format!("{}  ", t.info.label_names[row(*r)])
+            }
             _ => String::new(),
         })
         .x_label_formatter(&|s| time_label(*s, long))
