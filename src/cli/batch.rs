@@ -152,11 +152,12 @@ fn plan(req: &Request, files: &[Input]) -> Result<Vec<Targets>, String> {
         ));
     }
     outputs::check_writable(dir)?;
-    let mut kinds: Vec<Kind> = req.exports.iter().map(|e| e.kind).collect();
+    // Each kind once, whatever the order and repetition of --export; the JSON result by default.
+    let asked = |k: Kind| req.exports.iter().any(|e| e.kind == k);
+    let mut kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|&k| asked(k)).collect();
     if kinds.is_empty() {
         kinds.push(Kind::Json);
     }
-    kinds.dedup();
     // Two inputs must not share a result file (the same name found in two folders given).
     let mut owner: BTreeMap<&Path, &Path> = BTreeMap::new();
     for f in files {
