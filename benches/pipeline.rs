@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use instrument_meter::analysis::{AnalysisConfig, FrontEnd, PreparedWindow};
 use instrument_meter::decode::AudioFileReader;
+use instrument_meter::memory::peak_rss_kib;
 use instrument_meter::model::{ModelRunner, SessionConfig, DEFAULT_MODEL};
 use instrument_meter::offline::OfflineAnalyzer;
 
@@ -127,16 +128,6 @@ fn median(v: &[Times]) -> Times {
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
-}
-
-/// Peak resident memory of this process in KiB (Linux), from /proc/self/status.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
 }
 
 /// Deterministic music-like test signal: a few harmonic notes per second plus a little noise.

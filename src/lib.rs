@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod decode;
 pub mod export;
+pub mod memory;
 pub mod midi_map;
 pub mod model;
 pub mod offline;

@@ -148,21 +148,11 @@ fn main() -> ExitCode {
     }
     let code = run(Cli::parse());
     if std::env::var_os(PEAK_MEM_ENV).is_some() {
-        if let Some(k) = peak_rss_kib() {
+        if let Some(k) = instrument_meter::memory::peak_rss_kib() {
             eprintln!("peak_memory_kib={k}");
         }
     }
     code
-}
-
-/// Peak resident memory of this process in KiB (Linux), from /proc/self/status.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
 }
 
 fn run(cli: Cli) -> ExitCode {

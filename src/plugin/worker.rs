@@ -27,7 +27,7 @@ const POLL: Duration = Duration::from_millis(4);
 /// The plugin's sensitivity parameter as the detector's threshold override: sensitivity is the
 /// negated offset (positive = detects more readily).
 #[inline]
-pub fn sensitivity_override(sensitivity: f32) -> ThresholdOverride {
+fn sensitivity_override(sensitivity: f32) -> ThresholdOverride {
     ThresholdOverride::Offset(-sensitivity)
 }
 

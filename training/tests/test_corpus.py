@@ -75,6 +75,16 @@ def test_layout_matches_irmas(corpus):
     assert m["family_check"]["ok"]
 
 
+def test_cli_summary_of_a_real_build(corpus):
+    from instrument_meter_training.corpus import cli
+
+    out, res = corpus
+    line = cli.summary(str(out), res)
+    assert f"train {11 * build.SCALES['small'].train_per_class}," in line and line.endswith(
+        "family check PASS"
+    )
+
+
 def test_loader_reads_it(corpus):
     data = pytest.importorskip("instrument_meter_training.data")
     out, res = corpus

@@ -23,15 +23,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def summary(out: str, res: dict) -> str:
+    c = res["manifest"]["counts"]
+    return (
+        f"corpus: {out}: train {c['train']['total']}, val {c['val']['total']}, test {c['test']['total']} "
+        f"in {res['timing']['total_s']} s; family check {'PASS' if res['manifest']['family_check']['ok'] else 'FAIL'}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from .build import build
 
     res = build(args.out, scale=args.scale, seed=args.seed, jobs=args.jobs, progress=not args.no_progress)
-    c = res["manifest"]["counts"]
-    print(
-        f"corpus: {args.out}: train {c['train']['total']}, val {c['val']['total']}, test {c['test']['total']} "
-        f"in {res['timing']['total_s']} s; pool check {'PASS' if res['manifest']['pool_check']['ok'] else 'FAIL'}"
-    )
+    print(summary(args.out, res))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from .engines import load_engines
 from .families import Catalog, describe
 from .sources import CLASSES, MUSIC21_LICENSE
 
@@ -60,6 +61,12 @@ def licenses(cat: Catalog) -> dict:
     for fam, d in describe(cat).items():
         for s in d["sources"]:
             out.setdefault(s.get("source", fam), {"families": [], **s})["families"].append(fam)
+    engines = load_engines()
+    for m in cat.definition.get("accompaniment", []):  # drum kits and basses need attribution too
+        s = engines[m["engine"]].describe(m)
+        out.setdefault(s.get("source", m["engine"]), {"families": [], **s})["families"].append(
+            f"{m.get('family', '')} (accompaniment)"
+        )
     out["music21 corpus"] = {"package": "music21 (PyPI)", "license": MUSIC21_LICENSE, "families": []}
     out["FluidSynth"] = {"package": "libfluidsynth3 / pyfluidsynth", "license": "LGPL-2.1+", "families": []}
     return out

@@ -1,4 +1,6 @@
-"""Audio sources of the corpus: SoundFonts, GM presets per class, instrument ranges, singing voices.
+"""Audio sources of the corpus: SoundFonts, GM presets per class, instrument ranges.
+
+The singing voices live in engine_voices.py.
 
 Only the sources named in DESIGN.md are used. Every entry carries its Debian package and licence so
 the data card can list them.
@@ -160,37 +162,6 @@ CHORDAL = ("gac", "gel", "org", "pia")
 # Sustained instruments that get vibrato (mod wheel) and expression (CC11) curves.
 EXPRESSIVE = ("cel", "cla", "flu", "sax", "tru", "vio", "voi")
 
-
-@dataclass(frozen=True)
-class SingingVoice:
-    key: str
-    engine: str  # "mbrola"
-    database: str
-    sex: str
-    range: tuple[int, int]
-    package: str
-    license: str
-    phonemes: str  # "us" (US SAMPA set of us1/us2/us3) or "en" (British SAMPA of en1)
-
-    def path(self) -> str:
-        p = f"/usr/share/mbrola/{self.database}/{self.database}"
-        if not os.path.exists(p):
-            raise FileNotFoundError(
-                f"MBROLA voice {p} missing (Debian contrib/non-free package {self.package})"
-            )
-        return p
-
-
-_MBROLA_LICENSE = "MBROLA database licence: free for non-commercial, non-military use (Debian non-free)"
-VOICES: dict[str, SingingVoice] = {
-    v.key: v
-    for v in (
-        SingingVoice("mbrola-us1", "mbrola", "us1", "female", (55, 76), "mbrola-us1", _MBROLA_LICENSE, "us"),
-        SingingVoice("mbrola-us2", "mbrola", "us2", "male", (43, 67), "mbrola-us2", _MBROLA_LICENSE, "us"),
-        SingingVoice("mbrola-us3", "mbrola", "us3", "male", (43, 67), "mbrola-us3", _MBROLA_LICENSE, "us"),
-        SingingVoice("mbrola-en1", "mbrola", "en1", "male", (43, 67), "mbrola-en1", _MBROLA_LICENSE, "en"),
-    )
-}
 
 MUSIC21_LICENSE = (
     "music21 corpus (BSD-3-Clause toolkit; the scores are public-domain works, encodings per music21)"
