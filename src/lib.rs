@@ -5,9 +5,12 @@
 
 pub mod analysis;
 pub mod decode;
+pub mod export;
 pub mod memory;
+pub mod midi_map;
 pub mod model;
 pub mod offline;
+pub mod palette;
 pub mod runtime;
 
 /// The CLAP/VST3/standalone plugin (feature `plugin`).

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use instrument_meter::analysis::{DetectorConfig, Smoothing, ThresholdOverride};
+use instrument_meter::analysis::{Smoothing, ThresholdOverride};
+use instrument_meter::export::midi::MidiOptions;
+use instrument_meter::midi_map;
 use instrument_meter::model::{ModelError, ModelRunner, SessionConfig};
 use instrument_meter::offline::OfflineAnalyzer;
 use instrument_meter::AnalysisConfig;
@@ -49,10 +51,15 @@ struct ModelArgs {
 enum Command {
     /// Analyse audio files (WAV, FLAC, MP3, Ogg Vorbis; any rate 8-192 kHz, any channel count).
     Analyze {
-        #[arg(required = true, value_name = "FILE")]
+        /// Audio files, and folders searched recursively for audio files.
+        #[arg(value_name = "FILE|DIR", required_unless_present = "files_from")]
         files: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        /// Read more paths (files or folders) from FILE, one per line; `-` reads standard input.
+        #[arg(long, value_name = "FILE")]
+        files_from: Option<PathBuf>,
+        /// Printed to stdout [default: table; nothing with --output-dir].
+        #[arg(long, value_enum)]
+        format: Option<Format>,
         /// Seconds between analysis windows.
         #[arg(long, value_name = "S", default_value_t = 0.5)]
         hop: f64,
@@ -75,6 +82,31 @@ enum Command {
         /// Windows per inference call (4 measured fastest on one core; larger batches cost memory).
         #[arg(long, value_name = "N", default_value_t = 4)]
         batch: usize,
+        /// Files analysed in parallel, each by its own model session [default: number of cores].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        jobs: Option<u16>,
+        /// Write each input's results under DIR, mirroring the input tree (`DIR/<path>.json`,
+        /// and `.mid`, `.txt`, `.png` for the exports asked for).
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+        /// With --output-dir: skip inputs whose result files all exist (resumes a stopped run).
+        #[arg(long)]
+        skip_existing: bool,
+        /// Result files: json, midi (CC lanes), audacity (label track), png (timeline picture).
+        /// KIND=FILE for one input; KIND alone with --output-dir. Repeatable.
+        #[arg(long, value_name = "KIND[=FILE]", value_parser = cli::outputs::parse_export)]
+        export: Vec<cli::outputs::ExportSpec>,
+        /// MIDI export: also a note per detected segment (key = first note + instrument index).
+        #[arg(long)]
+        midi_gates: bool,
+        /// MIDI export: channel 1-16 (the plugin's default).
+        #[arg(long, value_name = "N", default_value_t = midi_map::DEFAULT_CHANNEL,
+              value_parser = clap::value_parser!(u8).range(1..=16))]
+        midi_channel: u8,
+        /// MIDI export: CC number of the first instrument (the plugin's default).
+        #[arg(long, value_name = "CC", default_value_t = midi_map::DEFAULT_FIRST_CC,
+              value_parser = clap::value_parser!(u8).range(0..=127))]
+        first_cc: u8,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -127,6 +159,7 @@ fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Analyze {
             files,
+            files_from,
             format,
             hop,
             threshold,
@@ -135,6 +168,13 @@ fn run(cli: Cli) -> ExitCode {
             release_ms,
             hysteresis,
             batch,
+            jobs,
+            output_dir,
+            skip_existing,
+            export,
+            midi_gates,
+            midi_channel,
+            first_cc,
             model,
         } => {
             if !(hop.is_finite() && hop > 0.0) {
@@ -163,37 +203,42 @@ fn run(cli: Cli) -> ExitCode {
                 release_ms,
                 hysteresis,
             };
-            let runner = match load_model(&model) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
             let config = AnalysisConfig {
                 hop_s: hop,
                 max_batch: batch.max(1),
                 ..AnalysisConfig::default()
             };
-            let detection = DetectorConfig::new(&runner.info().thresholds, overrides, smoothing);
-            let offline = match OfflineAnalyzer::new(runner, config) {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
+            let load = || {
+                let runner = load_model(&model)?;
+                OfflineAnalyzer::new(runner, config).map_err(|e| e.to_string())
             };
-            let failures = cli::analyze::run(
-                offline,
-                &files,
-                format_kind(format),
-                &detection,
-                std::io::stderr().is_terminal(),
-            );
-            if failures > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
+            let format = match (format, &output_dir) {
+                (Some(f), _) => Some(format_kind(f)),
+                (None, Some(_)) => None,
+                (None, None) => Some(cli::analyze::OutputFormat::Table),
+            };
+            let request = cli::batch::Request {
+                paths: files,
+                files_from,
+                format,
+                overrides,
+                smoothing,
+                jobs: jobs.map_or_else(default_jobs, usize::from),
+                output_dir,
+                exports: export,
+                skip_existing,
+                midi: MidiOptions {
+                    channel: midi_channel,
+                    first_cc,
+                    gates: midi_gates,
+                    ..MidiOptions::default()
+                },
+                progress: std::io::stderr().is_terminal(),
+            };
+            match cli::batch::run(request, &load) {
+                cli::batch::Outcome::Ok => ExitCode::SUCCESS,
+                cli::batch::Outcome::SomeFailed => ExitCode::from(1),
+                cli::batch::Outcome::Unusable => ExitCode::from(2),
             }
         }
         Command::Info { model, json } => match load_model(&model) {
@@ -207,6 +252,11 @@ fn run(cli: Cli) -> ExitCode {
             }
         },
     }
+}
+
+/// One job per core (each model session runs one intra-op thread by default).
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn format_kind(f: Format) -> cli::analyze::OutputFormat {

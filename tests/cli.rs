@@ -67,6 +67,7 @@ fn json_schema_for_every_format() {
                 "labels",
                 "scores",
                 "detected",
+                "segments",
                 "windows"
             ]
         );

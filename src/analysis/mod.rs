@@ -13,6 +13,7 @@ pub mod downmix;
 pub mod frontend;
 pub mod normalize;
 pub mod resample;
+pub mod segments;
 pub mod window;
 
 pub use aggregate::ClipAggregator;
@@ -20,3 +21,4 @@ pub use analyzer::{AnalysisError, Analyzer, WindowResult};
 pub use detect::{detect, Detector, DetectorConfig, Smoothing, ThresholdOverride};
 pub use frontend::{AnalysisConfig, ConfigError, FrontEnd, PreparedWindow};
 pub use resample::{UnsupportedRate, INPUT_RATE_RANGE};
+pub use segments::{detect_segments, Detection, Segment};

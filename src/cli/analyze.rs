@@ -1,84 +1,17 @@
-//! `instrument-meter analyze`: files in, table / JSON Lines / CSV out.
+//! `instrument-meter analyze`'s text outputs for one file: table, JSON Lines object, CSV rows.
 
-use std::io::Write;
-use std::path::PathBuf;
-
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use instrument_meter::analysis::{detect, Detector, DetectorConfig};
+use instrument_meter::analysis::{detect, Detector, DetectorConfig, Segment};
 use instrument_meter::model::ModelInfo;
-use instrument_meter::offline::{FileAnalysis, OfflineAnalyzer};
+use instrument_meter::offline::FileAnalysis;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
     Table,
     Json,
     Csv,
-}
-
-/// Analyses every file, printing results as they finish. `detection` holds the thresholds (the
-/// model's with the user's override) and the smoothing of the per-window detection. Returns the
-/// number of failed files.
-pub fn run(
-    mut offline: OfflineAnalyzer,
-    files: &[PathBuf],
-    format: OutputFormat,
-    detection: &DetectorConfig,
-    tty: bool,
-) -> usize {
-    let info = offline.analyzer().info().clone();
-    let bar = if tty {
-        let bar = ProgressBar::new(files.len() as u64 * 1000);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {percent:>3}% {wide_msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if format == OutputFormat::Csv {
-        let mut header = String::from("file,start_s,end_s");
-        for l in &info.labels {
-            header.push(',');
-            header.push_str(&csv_field(l));
-        }
-        let _ = writeln!(out, "{header}");
-    }
-    let mut failures = 0;
-    for (i, path) in files.iter().enumerate() {
-        bar.set_message(path.display().to_string());
-        let base = i as u64 * 1000;
-        let result = offline.analyze_file(path, |f| bar.set_position(base + (f * 1000.0) as u64));
-        bar.set_position(base + 1000);
-        match result {
-            Ok(a) => {
-                if let Some(t) = &a.truncated {
-                    bar.suspend(|| eprintln!("warning: {}: {t}", a.path.display()));
-                }
-                let text = match format {
-                    OutputFormat::Json => json_line(&a, &info, detection),
-                    OutputFormat::Csv => csv_rows(&a),
-                    OutputFormat::Table => table(&a, &info, &detection.thresholds),
-                };
-                bar.suspend(|| {
-                    let _ = out.write_all(text.as_bytes());
-                    let _ = out.flush();
-                });
-            }
-            Err(e) => {
-                failures += 1;
-                bar.suspend(|| eprintln!("error: {e}"));
-            }
-        }
-    }
-    bar.finish_and_clear();
-    failures
 }
 
 /// Class code → probability, as a JSON object in label order.
@@ -144,6 +77,7 @@ struct JsonLine<'a> {
     labels: &'a [String],
     scores: Scores<'a>,
     detected: Vec<&'a String>,
+    segments: &'a [Segment],
     windows: JsonWindows<'a>,
 }
 
@@ -156,7 +90,12 @@ fn round_time(t: f64) -> f64 {
     (t * 1e6).round() / 1e6
 }
 
-pub fn json_line(a: &FileAnalysis, info: &ModelInfo, detection: &DetectorConfig) -> String {
+pub fn json_line(
+    a: &FileAnalysis,
+    info: &ModelInfo,
+    detection: &DetectorConfig,
+    segments: &[Segment],
+) -> String {
     let line = JsonLine {
         file: a.path.display().to_string(),
         duration_s: round_time(a.duration_s),
@@ -171,6 +110,7 @@ pub fn json_line(a: &FileAnalysis, info: &ModelInfo, detection: &DetectorConfig)
             .into_iter()
             .map(|i| &info.labels[i])
             .collect(),
+        segments,
         windows: JsonWindows {
             a,
             labels: &info.labels,
@@ -188,6 +128,17 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// The CSV header line.
+pub fn csv_header(labels: &[String]) -> String {
+    let mut header = String::from("file,start_s,end_s");
+    for l in labels {
+        header.push(',');
+        header.push_str(&csv_field(l));
+    }
+    header.push('\n');
+    header
 }
 
 pub fn csv_rows(a: &FileAnalysis) -> String {

@@ -64,11 +64,7 @@ impl Default for Automation {
     }
 }
 
-/// 7-bit CC value of an activation in [0, 1].
-#[inline]
-pub fn cc_value(activation: f32) -> u8 {
-    (activation.clamp(0.0, 1.0) * 127.0).round() as u8
-}
+pub use crate::midi_map::cc_value;
 
 impl Automation {
     /// Forgets what was sent: every CC goes out again on the next update (after activation).

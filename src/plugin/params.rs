@@ -4,6 +4,8 @@ use std::sync::{Arc, RwLock};
 
 use nice_plug::prelude::*;
 
+use crate::midi_map;
+
 /// Default editor size in logical pixels.
 pub const DEFAULT_EDITOR_SIZE: (u32, u32) = (820, 560);
 /// Smallest editor size in logical pixels.
@@ -171,8 +173,16 @@ impl MeterParams {
             .with_step_size(0.05),
             source: EnumParam::new("Analyse", Source::Main),
             midi_out: BoolParam::new("MIDI out", true),
-            midi_channel: IntParam::new("MIDI channel", 1, IntRange::Linear { min: 1, max: 16 }),
-            first_cc: IntParam::new("First CC", 20, IntRange::Linear { min: 0, max: 127 }),
+            midi_channel: IntParam::new(
+                "MIDI channel",
+                midi_map::DEFAULT_CHANNEL as i32,
+                IntRange::Linear { min: 1, max: 16 },
+            ),
+            first_cc: IntParam::new(
+                "First CC",
+                midi_map::DEFAULT_FIRST_CC as i32,
+                IntRange::Linear { min: 0, max: 127 },
+            ),
             gate_mode: EnumParam::new("Note gates", GateMode::Off),
             hysteresis: FloatParam::new(
                 "Hysteresis",
@@ -180,7 +190,11 @@ impl MeterParams {
                 FloatRange::Linear { min: 0.0, max: 0.3 },
             )
             .with_step_size(0.01),
-            first_note: IntParam::new("First gate note", 36, IntRange::Linear { min: 0, max: 127 }),
+            first_note: IntParam::new(
+                "First gate note",
+                midi_map::DEFAULT_FIRST_NOTE as i32,
+                IntRange::Linear { min: 0, max: 127 },
+            ),
             detected: std::array::from_fn(|i| DetectedParam {
                 on: BoolParam::new(format!("Detected: {}", DETECTED_NAMES[i]), false),
             }),
