@@ -325,8 +325,26 @@ mod tests {
     fn per_user_folder_is_the_last_candidate_and_no_build_path_is() {
         let dirs = candidate_dirs();
         assert_eq!(dirs.last(), user_dir().as_ref());
-        let build = Path::new(env!("CARGO_MANIFEST_DIR"));
-        assert!(!dirs.iter().any(|d| d.starts_with(build)), "{dirs:?}");
+        // Every other candidate is derived at run time from where the binary or plugin is (the
+        // test binary may well sit inside the checkout, under target/), never compiled in.
+        let exe_dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let module_dir = this_module_path().and_then(|p| p.parent().map(Path::to_path_buf));
+        for d in &dirs[..dirs.len() - 1] {
+            let from_binary =
+                d.starts_with(&exe_dir) || module_dir.as_ref().is_some_and(|m| d.starts_with(m));
+            assert!(
+                from_binary,
+                "{d:?} is not beside the running binary: {dirs:?}"
+            );
+        }
+        assert!(
+            !dirs.iter().any(|d| d.ends_with(".setup/onnxruntime")),
+            "{dirs:?}"
+        );
     }
 
     #[test]
