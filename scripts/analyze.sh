@@ -5,7 +5,7 @@ set -euo pipefail
 shopt -s nullglob
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 scripts_dir="$root/scripts"
-"$scripts_dir/setup.sh" --no-apt --no-python
+"$scripts_dir/setup.sh" --no-apt --no-python --no-npm
 if (($# == 0)); then
   set -- "$root"/assets/examples/*.{wav,ogg,flac,mp3}
 fi
