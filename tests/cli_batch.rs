@@ -280,6 +280,12 @@ fn an_unwritable_output_dir_fails_before_any_analysis() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert_eq!(stdout(&o), "", "nothing analysed");
         assert!(stderr(&o).contains("--output-dir"), "{}", stderr(&o));
+        // an explicit export path in a folder that cannot exist fails the same way
+        let png = format!("png={}", s(&dir.join("t.png")));
+        let o = analyze(&[s(&wav), "--format", "json", "--export", &png]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "", "nothing analysed");
+        assert!(stderr(&o).contains("--export png="), "{}", stderr(&o));
     }
 }
 

@@ -143,6 +143,11 @@ fn plan(req: &Request, files: &[Input]) -> Result<Vec<Targets>, String> {
             .iter()
             .map(|e| (e.kind, e.path.clone().expect("checked above")))
             .collect();
+        for (kind, path) in &targets {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            let what = format!("--export {}={}", kind.name(), path.display());
+            outputs::check_writable(parent.unwrap_or(Path::new(".")), &what)?;
+        }
         return Ok(files.iter().map(|_| targets.clone()).collect());
     };
     if let Some(e) = req.exports.iter().find(|e| e.path.is_some()) {
@@ -151,7 +156,7 @@ fn plan(req: &Request, files: &[Input]) -> Result<Vec<Targets>, String> {
             e.kind.name()
         ));
     }
-    outputs::check_writable(dir)?;
+    outputs::check_writable(dir, &format!("--output-dir {}", dir.display()))?;
     // Each kind once, whatever the order and repetition of --export; the JSON result by default.
     let asked = |k: Kind| req.exports.iter().any(|e| e.kind == k);
     let mut kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|&k| asked(k)).collect();

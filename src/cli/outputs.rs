@@ -69,9 +69,10 @@ pub fn target(dir: &Path, rel: &Path, kind: Kind) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Creates `dir` and proves a file can be written in it, before any analysis starts.
-pub fn check_writable(dir: &Path) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("--output-dir {}: cannot write: {e}", dir.display());
+/// Creates `dir` and proves a file can be written in it, before any analysis starts; `what` names
+/// the option that asked for it in the error.
+pub fn check_writable(dir: &Path, what: &str) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{what}: cannot write in {}: {e}", dir.display());
     std::fs::create_dir_all(dir).map_err(fail)?;
     let probe = dir.join(format!(".instrument-meter-probe-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(fail)?;
