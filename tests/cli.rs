@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{fixture, tones, write_wav, WavFormat};
+use common::{fixture, json_lines, stderr, stdout, tones, write_wav, WavFormat};
 use serde_json::Value;
 
 const MODEL: &str = "models/tiny4.onnx";
@@ -26,21 +26,6 @@ fn analyze(extra: &[&str], files: &[&Path]) -> Output {
         cmd.arg(f);
     }
     cmd.output().expect("binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-fn json_lines(o: &Output) -> Vec<Value> {
-    stdout(o)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
 }
 
 #[test]

@@ -4,9 +4,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::fixture;
+use common::{analyze, fixture, stderr};
 use midly::{MetaMessage, MidiMessage, Smf, TrackEventKind};
 use serde_json::Value;
 
@@ -23,20 +22,8 @@ use instrument_meter::AnalysisConfig;
 /// The cello fixture the plugin tests also use (12 s of solo cello).
 const CELLO: &str = "audio/plugin_cello.flac";
 
-fn analyze(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_instrument-meter"))
-        .arg("analyze")
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn default_info() -> std::sync::Arc<ModelInfo> {

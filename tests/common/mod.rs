@@ -12,6 +12,31 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// Runs `instrument-meter analyze ARGS...` and waits for it.
+pub fn analyze(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_instrument-meter"))
+        .arg("analyze")
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// The JSON Lines of a `--format json` run, one value per line.
+pub fn json_lines(o: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
 pub fn runner(rel: &str) -> ModelRunner {
     ModelRunner::from_file(&fixture(rel), &SessionConfig::default()).expect("fixture model loads")
 }
