@@ -5,6 +5,11 @@
 //! real time, the pipeline's overhead over pure inference, peak memory, and the same analysis done
 //! the usual Python way (benches/python_baseline.py, run with the project's venv).
 //!
+//! Then, per input (44.1 kHz and 48 kHz WAV, FLAC, MP3, Ogg Vorbis: the same synthetic music,
+//! the compressed files written by the venv's `soundfile`), where the time in front of the model
+//! goes (codec, sample conversion, downmix, resampling), the real-time factor, the overhead over
+//! pure inference and the Python way on the same file.
+//!
 //! Options: `--model FILE` (default: the embedded model), `--seconds S` (synthetic 44.1 kHz stereo
 //! WAV, 60), `--hop S` (0.5), `--batch N` (4, the CLI's default), `--runs N` (7; medians),
 //! `--python PATH` (default `<repo>/.venv/bin/python`), `--no-python`.
@@ -429,60 +434,352 @@ fn run(args: &BenchArgs) -> Result<(), BoxError> {
     }
 
     // 4. The usual Python way, same file and model.
-    if !args.no_python {
-        let python = args
-            .python
+    let python = (!args.no_python).then(|| {
+        args.python
             .clone()
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_baseline.py");
-        if !python.exists() || !script.exists() {
-            println!(
-                "python baseline:  skipped ({} or {} missing)",
-                python.display(),
-                script.display()
-            );
-        } else {
-            let output = Command::new(&python)
-                .arg(&script)
-                .args([
-                    "--model",
-                    &model_path.display().to_string(),
-                    "--audio",
-                    &wav.display().to_string(),
-                ])
-                .args([
-                    "--hop",
-                    &args.hop.to_string(),
-                    "--runs",
-                    &runs.min(3).to_string(),
-                ])
-                .output()?;
-            if !output.status.success() {
-                println!(
-                    "python baseline:  failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-            } else {
-                let v: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-                let py = v["seconds"].as_f64().unwrap_or(f64::NAN);
-                let py_cpu = v["cpu_seconds"].as_f64().unwrap_or(f64::NAN);
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
+    });
+    if let Some(python) = &python {
+        match python_baseline(python, &model_path, &wav, args.hop, runs) {
+            Err(e) => println!("python baseline:  {e}"),
+            Ok(py) => {
                 println!(
                     "python baseline ({}; {} windows):  {:.1} ms [{:.1}]  =  {:.0}x [{:.0}x] real time",
-                    v["method"].as_str().unwrap_or("?"),
-                    v["windows"],
-                    py * 1e3,
-                    py_cpu * 1e3,
-                    args.seconds / py,
-                    args.seconds / py_cpu
+                    py.method,
+                    py.windows,
+                    py.wall * 1e3,
+                    py.cpu * 1e3,
+                    args.seconds / py.wall,
+                    args.seconds / py.cpu
                 );
                 println!(
                     "Rust whole-file analysis is {:.1}x [{:.1}x] faster than the Python way",
-                    py / t_file.wall,
-                    py_cpu / t_file.cpu
+                    py.wall / t_file.wall,
+                    py.cpu / t_file.cpu
                 );
             }
         }
     }
+
+    // 5. Every input format side by side.
+    per_input(args, config, &model_path, &dir, python.as_deref())?;
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The Python way's medians on one file.
+struct PyResult {
+    wall: f64,
+    cpu: f64,
+    windows: serde_json::Value,
+    method: String,
+}
+
+fn python_baseline(
+    python: &Path,
+    model: &Path,
+    audio: &Path,
+    hop: f64,
+    runs: usize,
+) -> Result<PyResult, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_baseline.py");
+    if !python.exists() || !script.exists() {
+        return Err(format!(
+            "skipped ({} or {} missing)",
+            python.display(),
+            script.display()
+        ));
+    }
+    let output = Command::new(python)
+        .arg(&script)
+        .arg("--model")
+        .arg(model)
+        .arg("--audio")
+        .arg(audio)
+        .args(["--hop", &hop.to_string(), "--runs", &runs.min(3).to_string()])
+        .output()
+        .map_err(|e| format!("failed to start: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("bad output: {e}"))?;
+    Ok(PyResult {
+        wall: v["seconds"].as_f64().unwrap_or(f64::NAN),
+        cpu: v["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
+        windows: v["windows"].clone(),
+        method: v["method"].as_str().unwrap_or("?").to_string(),
+    })
+}
+
+/// One input of the per-format table.
+struct Input {
+    name: &'static str,
+    path: PathBuf,
+}
+
+/// Codec alone: symphonia's packet reading and decoding, no conversion of the decoded samples.
+fn codec_only(path: &Path) -> Result<usize, BoxError> {
+    use symphonia::core::codecs::audio::AudioDecoderOptions;
+    use symphonia::core::formats::probe::Hint;
+    use symphonia::core::formats::{FormatOptions, TrackType};
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    let mss = MediaSourceStream::new(Box::new(std::fs::File::open(path)?), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let mut format = symphonia::default::get_probe().probe(
+        &hint,
+        mss,
+        FormatOptions::default(),
+        MetadataOptions::default(),
+    )?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or("no audio track")?;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or("no audio parameters")?
+        .clone();
+    let id = track.id;
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())?;
+    let mut frames = 0;
+    while let Some(packet) = format.next_packet()? {
+        if packet.track_id == id {
+            frames += decoder.decode(&packet)?.frames();
+        }
+    }
+    Ok(frames)
+}
+
+/// Decodes a whole file through [`AudioFileReader`] (as interleaved samples).
+fn decode_all(path: &Path) -> Result<(Vec<f32>, usize, u32), BoxError> {
+    let mut reader = AudioFileReader::open(path)?;
+    let mut out = Vec::new();
+    let mut channels = 1;
+    while let Some((block, ch)) = reader.next_block()? {
+        out.extend_from_slice(block);
+        channels = ch;
+    }
+    Ok((out, channels, reader.sample_rate()))
+}
+
+/// Per input format: where the time in front of the model goes, the whole file against pure
+/// inference of the same file's windows, and the Python way.
+fn per_input(
+    args: &BenchArgs,
+    config: AnalysisConfig,
+    model_path: &Path,
+    dir: &Path,
+    python: Option<&Path>,
+) -> Result<(), BoxError> {
+    use instrument_meter::analysis::downmix::downmix_interleaved;
+    use instrument_meter::analysis::resample::StreamResampler;
+    let session = SessionConfig { intra_threads: 1 };
+    let mut runner = ModelRunner::from_file(model_path, &session)?;
+    let info = runner.info().clone();
+    let mut offline = OfflineAnalyzer::new(ModelRunner::from_file(model_path, &session)?, config)?;
+    let runs = args.runs.max(1);
+
+    let mut inputs = vec![Input {
+        name: "WAV 44.1 kHz 16-bit",
+        path: dir.join("bench.wav"),
+    }];
+    let wav48 = dir.join("bench48.wav");
+    write_wav(&wav48, &synth(args.seconds, 48_000), 48_000)?;
+    inputs.push(Input {
+        name: "WAV 48 kHz 16-bit",
+        path: wav48,
+    });
+    // The compressed files, from the 44.1 kHz WAV, by libsndfile (bundled with soundfile).
+    let compressed = [
+        ("FLAC 44.1 kHz 16-bit", "bench.flac"),
+        ("MP3 44.1 kHz (LAME VBR)", "bench.mp3"),
+        ("Ogg Vorbis 44.1 kHz", "bench.ogg"),
+    ];
+    let made = python.map(|py| {
+        Command::new(py)
+            .args([
+                "-c",
+                // In blocks: libsndfile 1.2.2's Vorbis encoder crashes on one 60-s write.
+                "import sys, soundfile as sf\n\
+                 x, sr = sf.read(sys.argv[1], dtype='int16')\n\
+                 for p in sys.argv[2:]:\n\
+                 \x20   with sf.SoundFile(p, 'w', sr, x.shape[1]) as f:\n\
+                 \x20       for i in range(0, len(x), 4096): f.write(x[i:i + 4096])",
+            ])
+            .arg(dir.join("bench.wav"))
+            .args(compressed.iter().map(|(_, f)| dir.join(f)))
+            .output()
+    });
+    match made {
+        Some(Ok(o)) if o.status.success() => {
+            for (name, file) in compressed {
+                inputs.push(Input {
+                    name,
+                    path: dir.join(file),
+                });
+            }
+        }
+        Some(Ok(o)) => println!(
+            "compressed inputs skipped: soundfile failed ({}): {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout).trim(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Some(Err(e)) => println!("compressed inputs skipped: {e}"),
+        None => println!("compressed inputs skipped (--no-python: soundfile writes them)"),
+    }
+
+    println!();
+    println!(
+        "Per input ({:.0}-s stereo file; CPU time of the analysing thread in ms, median of {runs}; batch {}):",
+        args.seconds, config.max_batch
+    );
+    println!(
+        "  decode: symphonia packet reading + decoding alone, no conversion; reader: AudioFileReader, decoded and converted to f32; downmix and resample: alone, on the decoded \
+         samples in memory; pipeline: decode to model input, no model; inference: the file's \
+         windows alone; overhead = whole file / inference - 1"
+    );
+    println!(
+        "  {:<24} {:>7} {:>7} {:>8} {:>9} {:>9} {:>10} {:>11} {:>9} {:>9} {:>13}",
+        "input",
+        "decode",
+        "reader",
+        "downmix",
+        "resample",
+        "pipeline",
+        "inference",
+        "whole file",
+        "overhead",
+        "RTF",
+        "wall (RTF)"
+    );
+    let mut rtf = Vec::new();
+    for input in &inputs {
+        let (interleaved, channels, rate) = decode_all(&input.path)?;
+        // The file's model inputs, for pure inference.
+        let mut front = FrontEnd::new(&info, rate, &config)?;
+        let mut windows: Vec<f32> = Vec::new();
+        let mut n = 0usize;
+        let mut collect = |w: PreparedWindow<'_>| {
+            if !w.silent {
+                windows.extend_from_slice(&w.samples[..]);
+                n += 1;
+            }
+        };
+        front.push_interleaved(&interleaved, channels, &mut collect);
+        front.finish(&mut collect);
+        let (ws, classes) = (info.window_samples, info.num_classes());
+        let mut out = vec![0.0f32; n * classes];
+        let mut mono = vec![0.0f32; interleaved.len() / channels];
+        let mut resampler = StreamResampler::new(rate, info.sample_rate)?;
+        let mut t: [Vec<Times>; 7] = Default::default();
+        for _ in 0..runs {
+            let c = Clock::start();
+            let mut done = 0;
+            while done < n {
+                let b = (n - done).min(config.max_batch);
+                runner.run(
+                    &windows[done * ws..(done + b) * ws],
+                    b,
+                    &mut out[done * classes..(done + b) * classes],
+                )?;
+                done += b;
+            }
+            t[0].push(c.stop());
+
+            let c = Clock::start();
+            std::hint::black_box(codec_only(&input.path)?);
+            t[1].push(c.stop());
+
+            let c = Clock::start();
+            let mut reader = AudioFileReader::open(&input.path)?;
+            let mut sum = 0usize;
+            while let Some((block, _)) = reader.next_block()? {
+                sum += block.len();
+            }
+            std::hint::black_box(sum);
+            t[2].push(c.stop());
+
+            let c = Clock::start();
+            for (i, o) in interleaved
+                .chunks(1024 * channels)
+                .zip(mono.chunks_mut(1024))
+            {
+                downmix_interleaved(i, channels, o);
+            }
+            std::hint::black_box(&mono);
+            t[3].push(c.stop());
+
+            let c = Clock::start();
+            let mut acc = 0.0f32;
+            for b in mono.chunks(1024) {
+                resampler.push(b, &mut |o: &[f32]| acc += o[0]);
+            }
+            resampler.finish(&mut |o: &[f32]| acc += o[0]);
+            std::hint::black_box(acc);
+            t[4].push(c.stop());
+
+            let c = Clock::start();
+            let mut reader = AudioFileReader::open(&input.path)?;
+            let mut checksum = 0.0f32;
+            let mut sink = |w: PreparedWindow<'_>| checksum += w.samples[0];
+            while let Some((block, ch)) = reader.next_block()? {
+                front.push_interleaved(block, ch, &mut sink);
+            }
+            front.finish(&mut sink);
+            std::hint::black_box(checksum);
+            t[5].push(c.stop());
+
+            let c = Clock::start();
+            std::hint::black_box(offline.analyze_file(&input.path, |_| {})?);
+            t[6].push(c.stop());
+        }
+        let m: Vec<Times> = t.iter().map(|v| median(v)).collect();
+        let ms = |x: f64| x * 1e3;
+        println!(
+            "  {:<24} {:>7.1} {:>7.1} {:>8.1} {:>9.1} {:>9.1} {:>10.1} {:>11.1} {:>8.1}% {:>8.0}x {:>6.0} ({:.0}x)",
+            input.name,
+            ms(m[1].cpu),
+            ms(m[2].cpu),
+            ms(m[3].cpu),
+            ms(m[4].cpu),
+            ms(m[5].cpu),
+            ms(m[0].cpu),
+            ms(m[6].cpu),
+            (m[6].cpu / m[0].cpu - 1.0) * 100.0,
+            args.seconds / m[6].cpu,
+            ms(m[6].wall),
+            args.seconds / m[6].wall,
+        );
+        rtf.push(m[6]);
+    }
+    if let Some(python) = python {
+        println!();
+        println!("The Python way (soundfile + soxr + onnxruntime per window), same files:");
+        for (input, rust) in inputs.iter().zip(&rtf) {
+            match python_baseline(python, model_path, &input.path, args.hop, runs) {
+                Ok(py) => println!(
+                    "  {:<24} {:>7.1} ms CPU = {:>4.0}x real time ({} windows); Rust {:.0}x, {:.1}x faster",
+                    input.name,
+                    py.cpu * 1e3,
+                    args.seconds / py.cpu,
+                    py.windows,
+                    args.seconds / rust.cpu,
+                    py.cpu / rust.cpu
+                ),
+                Err(e) => println!("  {:<24} {e}", input.name),
+            }
+        }
+    }
     Ok(())
 }
