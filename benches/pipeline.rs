@@ -496,7 +496,12 @@ fn python_baseline(
         .arg(model)
         .arg("--audio")
         .arg(audio)
-        .args(["--hop", &hop.to_string(), "--runs", &runs.min(3).to_string()])
+        .args([
+            "--hop",
+            &hop.to_string(),
+            "--runs",
+            &runs.min(3).to_string(),
+        ])
         .output()
         .map_err(|e| format!("failed to start: {e}"))?;
     if !output.status.success() {

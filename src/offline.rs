@@ -119,11 +119,13 @@ impl OfflineAnalyzer {
         let mut windows = Vec::new();
         let mut frames: u64 = 0;
         let mut channels = reader.channels();
-        while let Some((block, ch)) = reader.next_block()? {
+        // The reader mixes each packet down to mono straight from the decoder's buffers (the
+        // values `push_interleaved` would make; sanitising them again changes nothing).
+        while let Some((block, ch)) = reader.next_mono()? {
             channels = ch;
-            frames += (block.len() / ch) as u64;
+            frames += block.len() as u64;
             self.analyzer
-                .push_interleaved(block, ch, &mut windows)
+                .push_mono(block, &mut windows)
                 .map_err(model_err)?;
             if let Some(t) = total {
                 progress((frames as f64 / t as f64).min(1.0));
