@@ -228,6 +228,18 @@ impl Analyzer {
         b.take_error()
     }
 
+    /// Pushes mono samples already at the model rate (see [`FrontEnd::push_resampled`]); the
+    /// analyser must have been set to the model rate.
+    pub fn push_resampled(
+        &mut self,
+        data: &[f32],
+        out: &mut Vec<WindowResult>,
+    ) -> Result<(), ModelError> {
+        let b = &mut self.batcher;
+        self.front.push_resampled(data, &mut |w| b.add(w, out));
+        b.take_error()
+    }
+
     /// Runs windows waiting for a full batch (useful with `max_batch > 1` when latency matters).
     pub fn flush(&mut self, out: &mut Vec<WindowResult>) -> Result<(), ModelError> {
         self.batcher.flush(out);

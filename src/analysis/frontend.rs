@@ -172,6 +172,17 @@ impl FrontEnd {
         }
     }
 
+    /// Pushes mono samples already at the model rate: the stream's downmixed, sanitised input
+    /// put through a [`StreamResampler`] elsewhere (the offline analysis resamples on its decoding
+    /// thread). They go straight to the windower, so the windows are exactly those of pushing the
+    /// input itself. The front end must be built for the model rate (its own resampler passes
+    /// samples through); [`input_seconds`](FrontEnd::input_seconds) does not count these samples.
+    pub fn push_resampled(&mut self, data: &[f32], sink: &mut impl FnMut(PreparedWindow<'_>)) {
+        debug_assert_eq!(self.resampler.input_rate(), self.resampler.output_rate());
+        let FrontEnd { windower, prep, .. } = self;
+        windower.push(data, &mut |w| prep.emit(w, sink));
+    }
+
     /// Ends the stream: flushes the resampler, emits a padded window for streams shorter than one
     /// window, and resets so the front end can take a new stream at the same rate.
     pub fn finish(&mut self, sink: &mut impl FnMut(PreparedWindow<'_>)) {

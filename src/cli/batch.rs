@@ -94,10 +94,17 @@ pub fn run(req: Request, load: &dyn Fn() -> Result<OfflineAnalyzer, String>) -> 
         return outcome(failures);
     }
     let jobs = req.jobs.clamp(1, work.len());
+    // One file at a time with a core to spare: decode on a second thread, overlapped with the
+    // model. With several jobs every core already runs a model, so no extra thread.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let decode_thread = jobs == 1 && cores > 1;
     let mut analyzers = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         match load() {
-            Ok(a) => analyzers.push(a),
+            Ok(mut a) => {
+                a.set_decode_thread(decode_thread);
+                analyzers.push(a);
+            }
             Err(e) => return unusable(&e),
         }
     }
