@@ -592,6 +592,10 @@ fn per_input(
     let mut runner = ModelRunner::from_file(model_path, &session)?;
     let info = runner.info().clone();
     let mut offline = OfflineAnalyzer::new(ModelRunner::from_file(model_path, &session)?, config)?;
+    // The CLI's one-file-at-a-time mode: decoding on a second thread.
+    let mut threaded =
+        OfflineAnalyzer::new(ModelRunner::from_file(model_path, &session)?, config)?;
+    threaded.set_decode_thread(true);
     let runs = args.runs.max(1);
 
     let mut inputs = vec![Input {
@@ -650,23 +654,31 @@ fn per_input(
         args.seconds, config.max_batch
     );
     println!(
-        "  decode: symphonia packet reading + decoding alone, no conversion; reader: AudioFileReader, decoded and converted to f32; downmix and resample: alone, on the decoded \
-         samples in memory; pipeline: decode to model input, no model; inference: the file's \
-         windows alone; overhead = whole file / inference - 1"
+        "  decode: symphonia packet reading + decoding alone, no conversion; interleaved: \
+         AudioFileReader::next_block (decoded, converted to interleaved f32: the path before \
+         next_mono); downmix: of that, alone, in memory; mono: AudioFileReader::next_mono \
+         (decoded, converted and mixed down in one pass: what the analysis uses); resample: \
+         alone, in memory; pipeline: decode to model input, no model; inference: the file's \
+         windows alone; whole: analyze_file on one thread; overhead = whole / inference - 1; \
+         2 threads: analyze_file with the decode thread (the CLI with one file): wall clock \
+         and its overhead over inference's wall clock, and CPU time of the whole process"
     );
     println!(
-        "  {:<24} {:>7} {:>7} {:>8} {:>9} {:>9} {:>10} {:>11} {:>9} {:>9} {:>13}",
+        "  {:<24} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>9} {:>6} {:>8} {:>5} | {:>15} {:>8} {:>7}",
         "input",
         "decode",
-        "reader",
+        "inter.",
         "downmix",
+        "mono",
         "resample",
         "pipeline",
         "inference",
-        "whole file",
+        "whole",
         "overhead",
         "RTF",
-        "wall (RTF)"
+        "2 threads: wall",
+        "overhead",
+        "CPU"
     );
     let mut rtf = Vec::new();
     for input in &inputs {
@@ -687,7 +699,7 @@ fn per_input(
         let mut out = vec![0.0f32; n * classes];
         let mut mono = vec![0.0f32; interleaved.len() / channels];
         let mut resampler = StreamResampler::new(rate, info.sample_rate)?;
-        let mut t: [Vec<Times>; 7] = Default::default();
+        let mut t: [Vec<Times>; 9] = Default::default();
         for _ in 0..runs {
             let c = Clock::start();
             let mut done = 0;
@@ -736,10 +748,19 @@ fn per_input(
 
             let c = Clock::start();
             let mut reader = AudioFileReader::open(&input.path)?;
+            let mut sum = 0usize;
+            while let Some((block, _)) = reader.next_mono()? {
+                sum += block.len();
+            }
+            std::hint::black_box(sum);
+            t[7].push(c.stop());
+
+            let c = Clock::start();
+            let mut reader = AudioFileReader::open(&input.path)?;
             let mut checksum = 0.0f32;
             let mut sink = |w: PreparedWindow<'_>| checksum += w.samples[0];
-            while let Some((block, ch)) = reader.next_block()? {
-                front.push_interleaved(block, ch, &mut sink);
+            while let Some((block, _)) = reader.next_mono()? {
+                front.push_mono(block, &mut sink);
             }
             front.finish(&mut sink);
             std::hint::black_box(checksum);
@@ -748,23 +769,30 @@ fn per_input(
             let c = Clock::start();
             std::hint::black_box(offline.analyze_file(&input.path, |_| {})?);
             t[6].push(c.stop());
+
+            let c = Clock::start();
+            std::hint::black_box(threaded.analyze_file(&input.path, |_| {})?);
+            t[8].push(c.stop());
         }
         let m: Vec<Times> = t.iter().map(|v| median(v)).collect();
         let ms = |x: f64| x * 1e3;
         println!(
-            "  {:<24} {:>7.1} {:>7.1} {:>8.1} {:>9.1} {:>9.1} {:>10.1} {:>11.1} {:>8.1}% {:>8.0}x {:>6.0} ({:.0}x)",
+            "  {:<24} {:>6.1} {:>6.1} {:>7.1} {:>6.1} {:>8.1} {:>8.1} {:>9.1} {:>6.1} {:>7.1}% {:>4.0}x | {:>6.1} ({:>4.0}x) {:>7.1}% {:>7.1}",
             input.name,
             ms(m[1].cpu),
             ms(m[2].cpu),
             ms(m[3].cpu),
+            ms(m[7].cpu),
             ms(m[4].cpu),
             ms(m[5].cpu),
             ms(m[0].cpu),
             ms(m[6].cpu),
             (m[6].cpu / m[0].cpu - 1.0) * 100.0,
             args.seconds / m[6].cpu,
-            ms(m[6].wall),
-            args.seconds / m[6].wall,
+            ms(m[8].wall),
+            args.seconds / m[8].wall,
+            (m[8].wall / m[0].wall - 1.0) * 100.0,
+            ms(m[8].process),
         );
         rtf.push(m[6]);
     }
