@@ -593,8 +593,7 @@ fn per_input(
     let info = runner.info().clone();
     let mut offline = OfflineAnalyzer::new(ModelRunner::from_file(model_path, &session)?, config)?;
     // The CLI's one-file-at-a-time mode: decoding on a second thread.
-    let mut threaded =
-        OfflineAnalyzer::new(ModelRunner::from_file(model_path, &session)?, config)?;
+    let mut threaded = OfflineAnalyzer::new(ModelRunner::from_file(model_path, &session)?, config)?;
     threaded.set_decode_thread(true);
     let runs = args.runs.max(1);
 

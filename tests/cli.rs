@@ -157,6 +157,47 @@ fn table_shows_detections_and_timeline() {
         let cells: String = row.chars().rev().take(3).collect();
         assert_eq!(cells.chars().count(), 3);
     }
+    // Under the table, the detector's segments: the JSON's, one line each, in its order.
+    for threshold in [None, Some("0.0"), Some("1.0")] {
+        let extra: Vec<&str> = threshold.map_or(vec![], |t| vec!["--threshold", t]);
+        let text = stdout(&analyze(&extra, &[&f]));
+        let json = json_lines(&analyze(
+            &[&extra[..], &["--format", "json"]].concat(),
+            &[&f],
+        ));
+        let segments = json[0]["segments"].as_array().unwrap();
+        let listed: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("  segments"))
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .collect();
+        if segments.is_empty() {
+            assert!(text.contains("  segments: none\n"), "{text}");
+            assert!(threshold != Some("0.0"), "threshold 0 detects segments");
+        } else {
+            assert!(
+                text.contains(&format!("  segments ({}; ", segments.len())),
+                "{text}"
+            );
+        }
+        assert_eq!(listed.len(), segments.len(), "{text}");
+        for (line, seg) in listed.iter().zip(segments) {
+            let label = seg["label"].as_str().unwrap().to_uppercase();
+            let range = format!(
+                "{:.2}-{:.2} s",
+                seg["start_s"].as_f64().unwrap(),
+                seg["end_s"].as_f64().unwrap()
+            );
+            let peak = format!("peak {:.2}", seg["peak"].as_f64().unwrap());
+            assert!(
+                line.trim_start().starts_with(&label)
+                    && line.contains(&range)
+                    && line.contains(&peak),
+                "{line:?} for {seg}"
+            );
+        }
+    }
 }
 
 #[test]

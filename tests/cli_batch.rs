@@ -239,6 +239,35 @@ fn skip_existing_resumes_and_trusts_only_complete_results() {
         serde_json::from_str(&std::fs::read_to_string(out.join("x/2.ogg.json")).unwrap()).unwrap();
     assert_eq!(v, lines[0]);
 
+    // A killed run's temporaries: an old one of a dead process is removed, a fresh one (a run
+    // writing right now) is left alone, and neither is taken as a result.
+    let stale = out.join("x/.1.flac.json.part-999999999");
+    let fresh = out.join(format!(".3.wav.json.part-{}", std::process::id()));
+    let unrelated = out.join(".notes.part-1");
+    for p in [&stale, &fresh, &unrelated] {
+        std::fs::write(p, "{\"file\":").unwrap();
+    }
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    std::fs::remove_file(out.join("x/1.flac.json")).unwrap();
+    let cleaned = analyze(&args);
+    assert!(cleaned.status.success(), "{}", stderr(&cleaned));
+    assert!(
+        stderr(&cleaned).contains("removed 1 temporary files"),
+        "{}",
+        stderr(&cleaned)
+    );
+    assert!(!stale.exists() && fresh.exists() && unrelated.exists());
+    let lines = json_lines(&cleaned);
+    assert_eq!(lines.len(), 1, "only the missing result is redone");
+    assert!(lines[0]["file"].as_str().unwrap().ends_with("1.flac"));
+    std::fs::remove_file(&fresh).unwrap();
+
     // Asking for another export redoes the files that lack it.
     let more = analyze(&[&args[..], &["--export", "json", "--export", "audacity"]].concat());
     assert!(more.status.success(), "{}", stderr(&more));

@@ -168,7 +168,12 @@ fn shade(p: f32) -> char {
 /// Most timeline cells in one row; longer files get wider cells.
 const MAX_CELLS: usize = 100;
 
-pub fn table(a: &FileAnalysis, info: &ModelInfo, thresholds: &[f32]) -> String {
+pub fn table(
+    a: &FileAnalysis,
+    info: &ModelInfo,
+    thresholds: &[f32],
+    segments: &[Segment],
+) -> String {
     let detected = detect(&a.scores, thresholds);
     let mut s = format!(
         "{}  ({:.2} s, {} Hz, {} ch; model: {})\n",
@@ -226,6 +231,26 @@ pub fn table(a: &FileAnalysis, info: &ModelInfo, thresholds: &[f32]) -> String {
             "{mark} {:<name_w$}  {:>5.2}  {:>5.2}  {line}\n",
             info.label_names[k], a.scores[k], thresholds[k]
         ));
+    }
+    // The detector's segments (the JSON's `segments`), in its order.
+    if segments.is_empty() {
+        s.push_str("  segments: none\n");
+    } else {
+        s.push_str(&format!(
+            "  segments ({}; instrument, start-end, peak):\n",
+            segments.len()
+        ));
+        for seg in segments {
+            let name = info
+                .label_names
+                .get(seg.class)
+                .map_or(seg.label.as_str(), |n| n.as_str());
+            let range = format!("{:.2}-{:.2} s", seg.start_s, seg.end_s);
+            s.push_str(&format!(
+                "    {name:<name_w$}  {range:<17}  peak {:.2}\n",
+                seg.peak
+            ));
+        }
     }
     s.push('\n');
     s

@@ -75,6 +75,15 @@ pub fn run(req: Request, load: &dyn Fn() -> Result<OfflineAnalyzer, String>) -> 
         Ok(t) => t,
         Err(e) => return unusable(&e),
     };
+    if let Some(dir) = &req.output_dir {
+        let removed = outputs::remove_stale_parts(dir);
+        if removed > 0 {
+            eprintln!(
+                "removed {removed} temporary files left in {} by an interrupted run",
+                dir.display()
+            );
+        }
+    }
     let mut work: Vec<(Input, Targets)> = found.files.into_iter().zip(targets).collect();
     if req.skip_existing {
         let before = work.len();
@@ -375,7 +384,12 @@ fn process(
     let stdout = match ctx.format {
         Some(OutputFormat::Json) => json(),
         Some(OutputFormat::Csv) => csv_rows(&a),
-        Some(OutputFormat::Table) => table(&a, &ctx.info, &ctx.detection.thresholds),
+        Some(OutputFormat::Table) => table(
+            &a,
+            &ctx.info,
+            &ctx.detection.thresholds,
+            &detection.segments,
+        ),
         None => String::new(),
     };
     let timeline = Timeline {

@@ -100,6 +100,72 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// A temporary file [`write_atomic`] leaves when its run is killed between writing and renaming:
+/// `.NAME.EXT.part-PID`, EXT a result file's extension. Returns the writer's PID.
+fn part_file_pid(name: &str) -> Option<u32> {
+    let (target, pid) = name.strip_prefix('.')?.rsplit_once(".part-")?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let ext = target.rsplit_once('.')?.1;
+    if !Kind::ALL.iter().any(|k| k.extension() == ext) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// A temporary file untouched this long is no live writer's: `write_atomic` writes and renames
+/// in one go (milliseconds), so this holds for a run on another machine sharing the folder too.
+const STALE_PART: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether process `pid` runs on this machine.
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+        if unsafe { libc::kill(pid, 0) } == 0 {
+            return true;
+        }
+        std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
+/// Removes the temporary result files that interrupted runs left under `dir` (a later run's
+/// results are never read from them: `--skip-existing` looks at final names only). A file is
+/// removed only when its writer is not running on this machine and it has not been touched for
+/// a minute, so a concurrent run's file in the middle of its write is left alone. Returns how
+/// many were removed.
+pub fn remove_stale_parts(dir: &Path) -> usize {
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Some(pid) = entry.file_name().to_str().and_then(part_file_pid) else {
+            continue;
+        };
+        let old = entry
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age >= STALE_PART);
+        if old && !process_alive(pid) && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +190,17 @@ mod tests {
             target(Path::new("out"), Path::new("a/b.flac"), Kind::Audacity),
             PathBuf::from("out/a/b.flac.txt")
         );
+    }
+
+    #[test]
+    fn part_file_names() {
+        assert_eq!(part_file_pid(".a.flac.json.part-123"), Some(123));
+        assert_eq!(part_file_pid(".b.wav.mid.part-7"), Some(7));
+        assert_eq!(part_file_pid(".x.png.part-"), None);
+        assert_eq!(part_file_pid(".x.png.part-12a"), None);
+        assert_eq!(part_file_pid("x.json.part-12"), None);
+        assert_eq!(part_file_pid(".notes.doc.part-12"), None);
+        assert!(process_alive(std::process::id()));
     }
 
     #[test]
