@@ -659,11 +659,13 @@ fn per_input(
          (decoded, converted and mixed down in one pass: what the analysis uses); resample: \
          alone, in memory; pipeline: decode to model input, no model; inference: the file's \
          windows alone; whole: analyze_file on one thread; overhead = whole / inference - 1; \
-         2 threads: analyze_file with the decode thread (the CLI with one file): wall clock \
-         and its overhead over inference's wall clock, and CPU time of the whole process"
+         2 threads: analyze_file with the decode thread (the CLI with one file): CPU time of \
+         the analysing thread and its overhead over inference (the wall clock when a second \
+         core is free for the decoding thread), CPU time of the decoding thread, and the wall \
+         clock measured here"
     );
     println!(
-        "  {:<24} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>9} {:>6} {:>8} {:>5} | {:>15} {:>8} {:>7}",
+        "  {:<24} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>9} {:>6} {:>8} {:>5} | {:>22} {:>6} {:>14}",
         "input",
         "decode",
         "inter.",
@@ -675,9 +677,9 @@ fn per_input(
         "whole",
         "overhead",
         "RTF",
-        "2 threads: wall",
-        "overhead",
-        "CPU"
+        "2 threads: analysing",
+        "decode",
+        "wall (RTF)"
     );
     let mut rtf = Vec::new();
     for input in &inputs {
@@ -776,7 +778,7 @@ fn per_input(
         let m: Vec<Times> = t.iter().map(|v| median(v)).collect();
         let ms = |x: f64| x * 1e3;
         println!(
-            "  {:<24} {:>6.1} {:>6.1} {:>7.1} {:>6.1} {:>8.1} {:>8.1} {:>9.1} {:>6.1} {:>7.1}% {:>4.0}x | {:>6.1} ({:>4.0}x) {:>7.1}% {:>7.1}",
+            "  {:<24} {:>6.1} {:>6.1} {:>7.1} {:>6.1} {:>8.1} {:>8.1} {:>9.1} {:>6.1} {:>7.1}% {:>4.0}x | {:>6.1} {:>+6.1}% ({:>4.0}x) {:>6.1} {:>7.1} ({:>4.0}x)",
             input.name,
             ms(m[1].cpu),
             ms(m[2].cpu),
@@ -788,10 +790,12 @@ fn per_input(
             ms(m[6].cpu),
             (m[6].cpu / m[0].cpu - 1.0) * 100.0,
             args.seconds / m[6].cpu,
+            ms(m[8].cpu),
+            (m[8].cpu / m[0].cpu - 1.0) * 100.0,
+            args.seconds / m[8].cpu,
+            ms(m[8].process - m[8].cpu),
             ms(m[8].wall),
             args.seconds / m[8].wall,
-            (m[8].wall / m[0].wall - 1.0) * 100.0,
-            ms(m[8].process),
         );
         rtf.push(m[6]);
     }
