@@ -690,7 +690,7 @@ fn per_input(
         let mut n = 0usize;
         let mut collect = |w: PreparedWindow<'_>| {
             if !w.silent {
-                windows.extend_from_slice(&w.samples[..]);
+                windows.extend_from_slice(w.samples);
                 n += 1;
             }
         };
