@@ -326,8 +326,8 @@ fn run(args: &BenchArgs) -> Result<(), BoxError> {
         let mut reader = AudioFileReader::open(&wav)?;
         let mut checksum = 0.0f32;
         let mut sink = |w: PreparedWindow<'_>| checksum += w.samples[0];
-        while let Some((block, ch)) = reader.next_block()? {
-            front.push_interleaved(block, ch, &mut sink);
+        while let Some((block, _)) = reader.next_mono()? {
+            front.push_mono(block, &mut sink);
         }
         front.finish(&mut sink);
         std::hint::black_box(checksum);
