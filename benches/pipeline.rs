@@ -8,7 +8,8 @@
 //! Then, per input (44.1 kHz and 48 kHz WAV, FLAC, MP3, Ogg Vorbis: the same synthetic music,
 //! the compressed files written by the venv's `soundfile`), where the time in front of the model
 //! goes (codec, sample conversion, downmix, resampling), the real-time factor, the overhead over
-//! pure inference and the Python way on the same file.
+//! pure inference, the same with the decode thread (the CLI's one-file mode: the analysing
+//! thread's CPU time, the decoding thread's, the wall clock) and the Python way on the same file.
 //!
 //! Options: `--model FILE` (default: the embedded model), `--seconds S` (synthetic 44.1 kHz stereo
 //! WAV, 60), `--hop S` (0.5), `--batch N` (4, the CLI's default), `--runs N` (7; medians),
