@@ -311,16 +311,7 @@ fn run(args: &BenchArgs) -> Result<(), BoxError> {
     let mut file_windows = 0;
     for _ in 0..runs {
         let t = Clock::start();
-        let mut done = 0;
-        while done < n_windows {
-            let b = (n_windows - done).min(config.max_batch);
-            runner.run(
-                &windows[done * ws..(done + b) * ws],
-                b,
-                &mut out[done * classes..(done + b) * classes],
-            )?;
-            done += b;
-        }
+        infer_all(&mut runner, &windows, config.max_batch, &mut out)?;
         t_inf.push(t.stop());
 
         let t = Clock::start();
@@ -697,23 +688,14 @@ fn per_input(
         };
         front.push_interleaved(&interleaved, channels, &mut collect);
         front.finish(&mut collect);
-        let (ws, classes) = (info.window_samples, info.num_classes());
+        let classes = info.num_classes();
         let mut out = vec![0.0f32; n * classes];
         let mut mono = vec![0.0f32; interleaved.len() / channels];
         let mut resampler = StreamResampler::new(rate, info.sample_rate)?;
         let mut t: [Vec<Times>; 9] = Default::default();
         for _ in 0..runs {
             let c = Clock::start();
-            let mut done = 0;
-            while done < n {
-                let b = (n - done).min(config.max_batch);
-                runner.run(
-                    &windows[done * ws..(done + b) * ws],
-                    b,
-                    &mut out[done * classes..(done + b) * classes],
-                )?;
-                done += b;
-            }
+            infer_all(&mut runner, &windows, config.max_batch, &mut out)?;
             t[0].push(c.stop());
 
             let c = Clock::start();
@@ -721,12 +703,7 @@ fn per_input(
             t[1].push(c.stop());
 
             let c = Clock::start();
-            let mut reader = AudioFileReader::open(&input.path)?;
-            let mut sum = 0usize;
-            while let Some((block, _)) = reader.next_block()? {
-                sum += block.len();
-            }
-            std::hint::black_box(sum);
+            std::hint::black_box(decoded_len(&input.path, false)?);
             t[2].push(c.stop());
 
             let c = Clock::start();
@@ -749,12 +726,7 @@ fn per_input(
             t[4].push(c.stop());
 
             let c = Clock::start();
-            let mut reader = AudioFileReader::open(&input.path)?;
-            let mut sum = 0usize;
-            while let Some((block, _)) = reader.next_mono()? {
-                sum += block.len();
-            }
-            std::hint::black_box(sum);
+            std::hint::black_box(decoded_len(&input.path, true)?);
             t[7].push(c.stop());
 
             let c = Clock::start();
@@ -817,6 +789,48 @@ fn per_input(
                 Err(e) => println!("  {:<24} {e}", input.name),
             }
         }
+    }
+    Ok(())
+}
+
+/// Decodes a whole file through the reader, interleaved (`next_block`) or mixed to mono
+/// (`next_mono`), and returns the sample count (so the work cannot be optimised away).
+fn decoded_len(path: &Path, mono: bool) -> Result<usize, BoxError> {
+    let mut reader = AudioFileReader::open(path)?;
+    let mut sum = 0usize;
+    loop {
+        let block = if mono {
+            reader.next_mono()?
+        } else {
+            reader.next_block()?
+        };
+        match block {
+            Some((b, _)) => sum += b.len(),
+            None => return Ok(sum),
+        }
+    }
+}
+
+/// Pure inference of prepared windows (`out` holds one row of class scores per window), batched
+/// like the offline path.
+fn infer_all(
+    runner: &mut ModelRunner,
+    windows: &[f32],
+    max_batch: usize,
+    out: &mut [f32],
+) -> Result<(), BoxError> {
+    let ws = runner.info().window_samples;
+    let classes = runner.info().num_classes();
+    let n = windows.len() / ws;
+    let mut done = 0;
+    while done < n {
+        let b = (n - done).min(max_batch);
+        runner.run(
+            &windows[done * ws..(done + b) * ws],
+            b,
+            &mut out[done * classes..(done + b) * classes],
+        )?;
+        done += b;
     }
     Ok(())
 }

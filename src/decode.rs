@@ -530,27 +530,7 @@ mod tests {
                 _ => ((i * 7919) % 65536 - 32768) as i16,
             })
             .collect();
-        let mut wav = Vec::new();
-        let data_len = (samples.len() * 2) as u32;
-        for chunk in [
-            &b"RIFF"[..],
-            &(36 + data_len).to_le_bytes(),
-            b"WAVEfmt ",
-            &16u32.to_le_bytes(),
-            &1u16.to_le_bytes(),
-            &2u16.to_le_bytes(),
-            &44_100u32.to_le_bytes(),
-            &(44_100u32 * 4).to_le_bytes(),
-            &4u16.to_le_bytes(),
-            &16u16.to_le_bytes(),
-            b"data",
-            &data_len.to_le_bytes(),
-        ] {
-            wav.extend_from_slice(chunk);
-        }
-        for s in &samples {
-            wav.extend_from_slice(&s.to_le_bytes());
-        }
+        let wav = wav16(&samples, 2);
         let name = Path::new("test.wav");
         let fast = AudioFileReader::from_bytes(wav.clone(), name).unwrap();
         assert!(fast.pcm16);
