@@ -44,13 +44,44 @@ fn embedded_model_metadata_is_complete() {
         "training data description missing"
     );
     let m = info.metrics.as_ref().expect("metrics");
-    for key in ["validation", "test_honest", "test_paper"] {
-        assert!(m.get(key).is_some(), "metrics lack {key}: {m}");
+    assert!(
+        m.get("validation").is_some(),
+        "metrics lack validation: {m}"
+    );
+    // The model trained on every recording family: its honest figures are the leave-one-family-out
+    // ones of its recipe, and its thresholds are that run's out-of-family calibration.
+    let lofo = m.get("lofo").expect("metrics lack the LOFO run");
+    assert!(lofo["folds"].as_array().unwrap().len() >= 3, "{lofo}");
+    for proto in ["calibrated", "honest", "paper"] {
+        for key in ["lrap", "f1_micro", "f1_macro"] {
+            let v = lofo["mean"][proto][key]["mean"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "lofo {proto} {key} = {v}");
+        }
     }
-    for key in ["lrap", "f1_micro", "f1_macro"] {
-        let v = m["test_honest"][key].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
-    }
+}
+
+#[test]
+fn info_shows_the_leave_one_family_out_figures() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_instrument-meter"))
+        .arg("info")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let text = common::stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.contains("out-of-family thresholds:"))
+        .unwrap_or_else(|| panic!("no LOFO line in:\n{text}"));
+    assert!(
+        line.contains("LRAP 0.") && line.contains("F1-macro 0."),
+        "{line}"
+    );
+    assert!(
+        text.contains(
+            "leave-one-family-out (4 held-out folds: fluid, timgm, generaluser, samples)"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
