@@ -8,7 +8,8 @@ Run directory (``train`` and ``lofo`` write it, ``evaluate``/``export``/``revali
     RUN_DIR/fold<k>/last.pt        everything needed to resume (every epoch)
     RUN_DIR/fold<k>/best.pt        the best model by validation loss
     RUN_DIR/fold<k>/val_preds.npz  validation clip scores/targets of the best model
-    RUN_DIR/fold<k>/done.json      summary: best epoch, validation metrics, thresholds, windows/s
+    RUN_DIR/fold<k>/done.json      summary: best epoch, validation metrics, thresholds, windows/s,
+                                   the software and processor that trained it
     RUN_DIR/lofo.json, lofo.md     leave-one-family-out results (``lofo`` only)
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +93,23 @@ class TrainConfig:
 
 #: Settings that may change between a run and its resumption (they do not change the results).
 RUNTIME_KEYS = ("fold_index", "device", "workers", "threads", "time_budget_min", "batch_augment")
+
+
+def software_record() -> dict:
+    """The versions and processor a fold trained with: the same seed on another torch or numpy can
+    land a LOFO mean more than a point away (docs/results.md), so a run says what made it."""
+    import numpy
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines()
+                 if x.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "onnxruntime": onnxruntime.__version__, "cpu": cpu, "cpu_count": os.cpu_count()}  # fmt: skip
 
 
 def load_config(run_dir) -> TrainConfig:

@@ -43,6 +43,7 @@ from .runs import (
     load_model,
     open_run_dir,
     read_log,
+    software_record,
 )
 from .scoring import pick_device, scoring_device, validate
 
@@ -434,7 +435,7 @@ def _finalise(cfg, state: FoldState, val: ValSet, fdir: Path, fold: int, device,
     summary = {
         "fold": fold, "best_epoch": best["epoch"], **_validation_summary(state.model, val, device, fdir),
         "epochs_run": len(logs), **extra, "windows_per_s": float(np.median([r["windows_per_s"] for r in logs])),
-        "device": str(device),
+        "device": str(device), "software": software_record(),
     }  # fmt: skip
     (fdir / "done.json").write_text(json.dumps(summary, indent=2))
     return summary

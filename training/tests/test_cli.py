@@ -4,7 +4,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
 from test_export import check_contract
 
 from instrument_meter_training.cli import main
@@ -36,6 +38,8 @@ def test_train_writes_run(trained_run):
             assert key in rec
         done = json.loads((d / "done.json").read_text())
         assert len(done["thresholds"]) == 11 and all(0 < t < 1 for t in done["thresholds"])
+        sw = done["software"]
+        assert sw["torch"] == torch.__version__ and sw["numpy"] == np.__version__ and sw["cpu"], sw
 
 
 def test_evaluate_export_table(trained_run, fake_irmas, cache_dir, tmp_path, capsys):
