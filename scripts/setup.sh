@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine with only Rust and Python:
 #   1. Debian packages the corpus builder, the plugin and its tests need (only when root and missing),
-#   2. the Python venv .venv with the training package (editable) and its dev tools,
+#   2. the Python venv .venv with the training package (editable) and its dev tools, at the versions
+#      of training/constraints.txt,
 #   3. the ONNX Runtime shared library from the PyPI wheel (version: the file onnxruntime-version), in
 #      .setup/onnxruntime/, and installed for this user in the folder the CLI and the plugin search
 #      (src/runtime.rs): ${XDG_DATA_HOME:-~/.local/share}/instrument-meter/onnxruntime/,
@@ -94,9 +95,9 @@ if [[ $do_python == 1 ]]; then
     .venv/bin/pip install -q --upgrade pip
   fi
   stamp=.venv/.training-installed
-  if [[ ! -f $stamp || training/pyproject.toml -nt $stamp ]]; then
-    log "installing the training package and its dependencies into .venv"
-    .venv/bin/pip install -q -e "training[dev]"
+  if [[ ! -f $stamp || training/pyproject.toml -nt $stamp || training/constraints.txt -nt $stamp ]]; then
+    log "installing the training package and its dependencies into .venv (versions: training/constraints.txt)"
+    .venv/bin/pip install -q -c training/constraints.txt -e "training[dev]"
     touch "$stamp"
   fi
 fi
