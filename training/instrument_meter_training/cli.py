@@ -212,6 +212,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--lofo", action="store_true", help="compare LOFO runs (lofo.json): per fold, mean, per class"
     )
+    p.add_argument("--by-recipe", action="store_true",
+                   help="with --lofo: one row per recipe, mean ± sd over its seeds, paired Δ to the first")  # fmt: skip
 
     p = sub.add_parser("models", help="markdown table of the architectures: layers, params, MACs")
     p.add_argument("--width", type=float, default=1.0)
@@ -274,9 +276,16 @@ def main(argv=None) -> int:
         return 0
     if args.cmd == "table" and args.lofo:
         from .lofo import lofo_table
+        from .lofo_seeds import recipe_table
 
-        print(lofo_table(args.run_dirs, "calibrated" if args.protocol == "both" else args.protocol))
+        protocol = "calibrated" if args.protocol == "both" else args.protocol
+        try:
+            print((recipe_table if args.by_recipe else lofo_table)(args.run_dirs, protocol))
+        except (FileNotFoundError, ValueError) as e:
+            parser.error(f"table: {e}")
         return 0
+    if args.cmd == "table" and args.by_recipe:
+        parser.error("table: --by-recipe needs --lofo (LOFO runs)")
     if args.cmd == "table":
         from .evaluate import table
 

@@ -183,3 +183,36 @@ def test_lofo_table(lofo_run, capsys):
     assert len(cells) == 1 + 2 + 3 + 11
     with pytest.raises(SystemExit):
         main(["table", str(lofo_run), "--protocol", "calibrated"])
+
+
+def test_lofo_table_by_recipe_pools_seeds(lofo_run, corpus, cache_dir, tmp_path, capsys):
+    base = ["lofo", "--data", str(corpus), "--arch", "fcn", "--cache-dir", str(cache_dir), *FAST]
+    seed1, env = tmp_path / "fcn-s1", tmp_path / "fcn-env"
+    assert main([*base, "--seed", "1", "--out", str(seed1)]) == 0
+    assert main([*base, "--envelope-prob", "0.3", "--out", str(env)]) == 0
+    capsys.readouterr()
+    assert main(["table", "--lofo", "--by-recipe", str(lofo_run), str(env), str(seed1)]) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| fcn:")]
+    assert [r[0] for r in rows] == ["| fcn: reference", "| fcn: envelope_prob=0.3"]
+    assert [r[1] for r in rows] == ["0,1", "0"]
+    rep = {d: json.loads((d / "lofo.json").read_text())["mean"]["calibrated"] for d in (lofo_run, seed1, env)}
+    lrap = [rep[d]["lrap"]["mean"] * 100 for d in (lofo_run, seed1)]
+    assert rows[0][4] == f"{np.mean(lrap):.1f} ± {np.std(lrap, ddof=1):.1f}"  # folds A, B, then the mean
+    assert rows[0][6] == "–"  # the reference has no difference to itself
+    # the envelope run (seed 0) is paired with the reference's seed-0 run only
+    d = (rep[env]["lrap"]["mean"] - rep[lofo_run]["lrap"]["mean"]) * 100
+    assert rows[1][6] == f"{d:.1f} (n=1)"
+    # a run given twice (or a copy of it) would count one seed twice
+    with pytest.raises(SystemExit):
+        main(["table", "--lofo", "--by-recipe", str(lofo_run), str(lofo_run)])
+    with pytest.raises(SystemExit):
+        main(["table", "--by-recipe", str(lofo_run)])
+
+
+def test_recipe_ignores_how_a_run_ran():
+    from instrument_meter_training.lofo_seeds import recipe_of
+
+    a = {"arch": "rfcn", "seed": 0, "threads": 2, "cache_dir": "x", "augment": {"pitch_prob": 0.0}}
+    b = {**a, "seed": 3, "threads": 8, "cache_dir": "y"}
+    assert recipe_of(a) == recipe_of(b) == {"arch": "rfcn", "augment.pitch_prob": 0.0}
+    assert recipe_of({**a, "augment": {"pitch_prob": 0.3}}) != recipe_of(a)
