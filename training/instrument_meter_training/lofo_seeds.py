@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .runs import RUNTIME_KEYS, load_config
+
 # config keys that say how a run ran, not what it trained: runs that differ only here are replicates
-NOT_RECIPE = frozenset(
-    {"seed", "device", "threads", "workers", "cache_dir", "fold_index", "training_data", "batch_augment",
-     "time_budget_min"}
-)  # fmt: skip
+NOT_RECIPE = frozenset({*RUNTIME_KEYS, "seed", "cache_dir", "training_data"})
 
 
 def _flat(cfg: dict, prefix: str = "") -> dict:
@@ -49,12 +48,11 @@ def _pm(values, scale: float = 100.0) -> str:
 def load_lofo_runs(run_dirs) -> list[dict]:
     runs = []
     for d in map(Path, run_dirs):
-        rep, cfg = d / "lofo.json", d / "config.json"
-        if not rep.is_file() or not cfg.is_file():
-            raise FileNotFoundError(
-                f"{d}: no lofo.json/config.json (run `instrument-meter-train lofo ... --out {d}`)"
-            )
-        c = json.loads(cfg.read_text())
+        rep = d / "lofo.json"
+        if not rep.is_file():
+            raise FileNotFoundError(f"{d}: no lofo.json (run `instrument-meter-train lofo ... --out {d}`)")
+        # through TrainConfig, as a resume compares them: keys added since an old run get their defaults
+        c = json.loads(json.dumps(load_config(d).to_json()))
         runs.append(
             {"dir": d, "seed": c["seed"], "recipe": recipe_of(c), "report": json.loads(rep.read_text())}
         )
@@ -71,8 +69,8 @@ def group_by_recipe(runs: list[dict]) -> list[dict]:
         if g is None:
             g = {"recipe": r["recipe"], "runs": []}
             groups.append(g)
-        if any(o["seed"] == r["seed"] for o in g["runs"]):
-            dup = next(o["dir"] for o in g["runs"] if o["seed"] == r["seed"])
+        dup = next((o["dir"] for o in g["runs"] if o["seed"] == r["seed"]), None)
+        if dup is not None:
             raise ValueError(f"{r['dir']} and {dup}: the same recipe and seed {r['seed']}")
         g["runs"].append(r)
     base = groups[0]["recipe"] if groups else {}
