@@ -52,7 +52,7 @@ def load_lofo_runs(run_dirs) -> list[dict]:
         if not rep.is_file():
             raise FileNotFoundError(f"{d}: no lofo.json (run `instrument-meter-train lofo ... --out {d}`)")
         # through TrainConfig, as a resume compares them: keys added since an old run get their defaults
-        c = json.loads(json.dumps(load_config(d).to_json()))
+        c = load_config(d).as_stored()
         runs.append(
             {"dir": d, "seed": c["seed"], "recipe": recipe_of(c), "report": json.loads(rep.read_text())}
         )

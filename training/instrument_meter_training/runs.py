@@ -70,6 +70,10 @@ class TrainConfig:
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
+    def as_stored(self) -> dict:
+        """The config as ``config.json`` holds it (tuples as lists), for comparing runs."""
+        return json.loads(json.dumps(self.to_json()))
+
     @classmethod
     def from_json(cls, d: dict) -> TrainConfig:
         d = dict(d)
@@ -124,8 +128,7 @@ def open_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool, write: bool = Tr
     cfg_file = run_dir / "config.json"
     if cfg_file.is_file() and not resume:
         # both as stored (tuples become lists), the old one with the defaults of keys added since
-        old = json.loads(json.dumps(TrainConfig.from_json(json.loads(cfg_file.read_text())).to_json()))
-        new = json.loads(json.dumps(cfg.to_json()))
+        old, new = load_config(run_dir).as_stored(), cfg.as_stored()
         diff = [k for k in new if k not in RUNTIME_KEYS and old.get(k) != new[k]]
         if diff:
             raise SystemExit(f"{run_dir} holds another run (differs in {diff}); use --resume or a new --out")
