@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from instrument_meter_training.runs import TrainConfig
+from instrument_meter_training.runs import TrainConfig, open_run_dir
 from instrument_meter_training.scoring import clip_scores
 from instrument_meter_training.train import bench, train
 
@@ -64,3 +64,28 @@ def test_run_dir_written_before_new_options_is_the_same_run(tmp_path):
     cfg.augment.reverb_prob = 0.5
     with pytest.raises(SystemExit, match="augment"):
         open_run_dir(tmp_path, cfg, resume=False, write=False)
+
+
+def test_run_dir_refuses_another_run(tmp_path):
+    """A folder holding one run's config.json refuses a different recipe (it would mix two runs'
+    folds) but accepts the same recipe, runtime-only changes, an older config.json that lacks a
+    key added since, and any change when resuming."""
+    run = tmp_path / "run"
+    cfg = TrainConfig(data="corpus", arch="rfcn", epochs=2, lr=1e-3)
+    open_run_dir(run, cfg, resume=False)
+    open_run_dir(run, TrainConfig(data="corpus", arch="rfcn", epochs=2, lr=1e-3, threads=7), resume=False)
+    with pytest.raises(SystemExit, match=r"holds another run.*'lr'"):
+        open_run_dir(run, TrainConfig(data="corpus", arch="rfcn", epochs=2, lr=3e-4), resume=False)
+    other_aug = TrainConfig(data="corpus", arch="rfcn", epochs=2, lr=1e-3)
+    other_aug.augment.pitch_prob = 0.3
+    with pytest.raises(SystemExit, match="'augment'"):
+        open_run_dir(run, other_aug, resume=False)
+
+    stored = json.loads((run / "config.json").read_text())
+    stored.pop("val_mode")  # as written before that key existed: its default is what the run used
+    (run / "config.json").write_text(json.dumps(stored))
+    open_run_dir(run, cfg, resume=False)
+
+    longer = TrainConfig(data="corpus", arch="rfcn", epochs=8, lr=1e-3)
+    open_run_dir(run, longer, resume=True)
+    assert json.loads((run / "config.json").read_text())["epochs"] == 8
