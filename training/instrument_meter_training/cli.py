@@ -1,4 +1,4 @@
-"""``instrument-meter-train``: corpus, train, lofo, evaluate, export, revalidate, table, models, bench."""
+"""``instrument-meter-train``: corpus, train, lofo, lofo-ensemble, evaluate, export, revalidate, table, models, bench."""
 
 from __future__ import annotations
 
@@ -176,6 +176,13 @@ def main(argv=None) -> int:
     p.add_argument("--data", required=True, help="corpus root whose val/ replaces the one the run saw")
     _add_scoring(p)
 
+    p = sub.add_parser(
+        "lofo-ensemble", help="LOFO figures and out-of-family thresholds of an ensemble of LOFO runs"
+    )
+    p.add_argument("run_dirs", nargs="+", help="finished LOFO runs (same corpus and folds; e.g. other seeds)")
+    p.add_argument("--out", required=True, help="folder for the ensemble's lofo.json / lofo.md")
+    _add_scoring(p)
+
     p = sub.add_parser("evaluate", help="evaluate a run's fold models on a test folder")
     p.add_argument("run_dir")
     p.add_argument(
@@ -235,6 +242,16 @@ def main(argv=None) -> int:
         return int(corpus_cli.run(args) or 0)
     if args.cmd in ("train", "lofo"):
         return _run_train(args)
+    if args.cmd == "lofo-ensemble":
+        from .lofo import lofo_ensemble_report, lofo_markdown
+        from .runs import load_config
+
+        try:
+            r = lofo_ensemble_report(args.run_dirs, args.out, args.device, args.engine, args.cache_dir)
+        except (FileNotFoundError, ValueError) as e:
+            parser.error(f"lofo-ensemble: {e}")
+        print(lofo_markdown(r, load_config(args.run_dirs[0]).label_names))
+        return 0
     if args.cmd == "evaluate":
         from .evaluate import evaluate, metrics_markdown
         from .runs import load_config

@@ -58,16 +58,16 @@ def _fold_test_predictions(cfg: TrainConfig, run_dir: Path, device, engine: str,
         best_mtime = (fdir / "best.pt").stat().st_mtime
         if cached.is_file() and cached.stat().st_mtime >= best_mtime:
             z = np.load(cached)
-            scores, targets = z["scores"], z["targets"]
+            scores, targets, paths = z["scores"], z["targets"], z["paths"]
         else:
             clips = scan_test(roots.test / name, cfg.labels)
             targets = np.stack([c.target for c in clips])
+            paths = np.array([str(c.path) for c in clips])
             model = load_model(cfg, fdir, device, engine)
             scores = score_clips([model], [c.path for c in clips], cfg, device, None, cache)[0]
-            np.savez_compressed(cached, scores=scores, targets=targets,
-                                paths=np.array([str(c.path) for c in clips]))  # fmt: skip
+            np.savez_compressed(cached, scores=scores, targets=targets, paths=paths)
         out.append({"fold": k, "name": name, "held_out": meta[k]["held_out_families"], "done": done,
-                    "scores": scores, "targets": targets})  # fmt: skip
+                    "scores": scores, "targets": targets, "paths": paths})  # fmt: skip
     return out
 
 
@@ -108,16 +108,54 @@ def lofo_report(run_dir, device: str = "auto", engine: str = "torch", cache_dir=
     if dev.type == "cpu":
         torch.set_num_threads(cfg.threads)
     preds = _fold_test_predictions(cfg, run_dir, dev, engine, cfg.cache(cache_dir))
+    return _write_report(run_dir, preds, {"arch": cfg.arch, "data": cfg.data, "labels": list(cfg.labels)},
+                         cfg.label_names)  # fmt: skip
+
+
+def _write_report(out: Path, preds: list[dict], head: dict, label_names) -> dict:
+    """Every fold's three protocols, the mean and the shipped calibration -> ``lofo.json``, ``lofo.md``."""
     rows = [_fold_row(f, [o for o in preds if o is not f]) for f in preds]
     cal = calibrated_thresholds(np.concatenate([f["targets"] for f in preds]),
                                 np.concatenate([f["scores"] for f in preds]))  # fmt: skip
     report = {
-        "arch": cfg.arch, "data": cfg.data, "labels": list(cfg.labels), "folds": rows, "mean": _mean(rows),
+        **head, "folds": rows, "mean": _mean(rows),
         "calibration": {**cal, "rule": CALIBRATION_RULE, "clips": int(sum(len(f["targets"]) for f in preds))},
     }  # fmt: skip
-    (run_dir / "lofo.json").write_text(json.dumps(report, indent=2))
-    (run_dir / "lofo.md").write_text(lofo_markdown(report, cfg.label_names))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lofo.json").write_text(json.dumps(report, indent=2))
+    (out / "lofo.md").write_text(lofo_markdown(report, label_names))
     return report
+
+
+def lofo_ensemble_report(run_dirs, out, device: str = "auto", engine: str = "torch", cache_dir=None) -> dict:
+    """The LOFO figures of an ensemble of finished LOFO runs (e.g. the same recipe with other seeds):
+    per fold, the mean of the members' sigmoid scores on the same held-out clips, then the three
+    protocols and the calibration as for one run (the honest thresholds: the members' mean, as
+    ``export --ensemble`` ships). ``out`` gets ``lofo.json`` / ``lofo.md``, usable by ``table --lofo``
+    and by ``export --thresholds-from`` for a product model exported as the same kind of ensemble."""
+    run_dirs, out = [Path(d) for d in run_dirs], Path(out)
+    if len(run_dirs) < 2 or len(set(d.resolve() for d in run_dirs)) < len(run_dirs):
+        raise ValueError("an ensemble needs two or more different LOFO runs")
+    cfgs = [load_config(d) for d in run_dirs]
+    if any(list(c.labels) != list(cfgs[0].labels) for c in cfgs):
+        raise ValueError("the runs' label sets differ")
+    dev = scoring_device(device, engine)
+    if dev.type == "cpu":
+        torch.set_num_threads(cfgs[0].threads)
+    members = [_fold_test_predictions(c, d, dev, engine, c.cache(cache_dir)) for c, d in zip(cfgs, run_dirs)]
+    names = [[f["name"] for f in m] for m in members]
+    if any(n != names[0] for n in names):
+        raise ValueError(f"the runs finished different folds: {dict(zip(map(str, run_dirs), names))}")
+    preds = []
+    for fold in zip(*members):
+        if any(list(f["paths"]) != list(fold[0]["paths"]) for f in fold):
+            raise ValueError(f"fold {fold[0]['name']}: the runs were tested on different clips")
+        done = {"thresholds": np.mean([f["done"]["thresholds"] for f in fold], axis=0).tolist()}
+        preds.append({**fold[0], "done": done, "scores": np.mean([f["scores"] for f in fold], axis=0)})
+    archs = list(dict.fromkeys(c.arch for c in cfgs))
+    head = {"arch": f"{'+'.join(archs)} ensemble of {len(run_dirs)}", "data": cfgs[0].data,
+            "labels": list(cfgs[0].labels), "members": [str(d) for d in run_dirs]}  # fmt: skip
+    return _write_report(out, preds, head, cfgs[0].label_names)
 
 
 def lofo_markdown(r: dict, label_names) -> str:

@@ -3,6 +3,7 @@ end to end (train, test, calibrate, report, resume), the product model on every 
 with the LOFO thresholds and metrics."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -132,7 +133,6 @@ def test_lofo_report(lofo_run):
 
 
 def test_lofo_resume_continues_each_fold(lofo_run, tmp_path, cache_dir):
-    import shutil
 
     run = tmp_path / "resumed"
     shutil.copytree(lofo_run, run)
@@ -159,7 +159,6 @@ def test_product_model_ships_lofo_thresholds(lofo_run, corpus, cache_dir, tmp_pa
 
 
 def test_revalidate_a_lofo_run_uses_each_folds_families(lofo_run, corpus, cache_dir, tmp_path):
-    import shutil
 
     from instrument_meter_training.train import revalidate
 
@@ -185,10 +184,17 @@ def test_lofo_table(lofo_run, capsys):
         main(["table", str(lofo_run), "--protocol", "calibrated"])
 
 
-def test_lofo_table_by_recipe_pools_seeds(lofo_run, corpus, cache_dir, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def lofo_run_seed1(corpus, cache_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("lofo") / "fcn-s1"
+    args = ["lofo", "--data", str(corpus), "--arch", "fcn", "--out", str(run), "--cache-dir", str(cache_dir)]
+    assert main([*args, *FAST, "--seed", "1"]) == 0
+    return run
+
+
+def test_lofo_table_by_recipe_pools_seeds(lofo_run, lofo_run_seed1, corpus, cache_dir, tmp_path, capsys):
     base = ["lofo", "--data", str(corpus), "--arch", "fcn", "--cache-dir", str(cache_dir), *FAST]
-    seed1, env = tmp_path / "fcn-s1", tmp_path / "fcn-env"
-    assert main([*base, "--seed", "1", "--out", str(seed1)]) == 0
+    seed1, env = lofo_run_seed1, tmp_path / "fcn-env"
     assert main([*base, "--envelope-prob", "0.3", "--out", str(env)]) == 0
     capsys.readouterr()
     assert main(["table", "--lofo", "--by-recipe", str(lofo_run), str(env), str(seed1)]) == 0
@@ -216,3 +222,48 @@ def test_recipe_ignores_how_a_run_ran():
     b = {**a, "seed": 3, "threads": 8, "cache_dir": "y"}
     assert recipe_of(a) == recipe_of(b) == {"arch": "rfcn", "augment.pitch_prob": 0.0}
     assert recipe_of({**a, "augment": {"pitch_prob": 0.3}}) != recipe_of(a)
+
+
+def test_lofo_ensemble_of_seeds(lofo_run, lofo_run_seed1, corpus, tmp_path):
+    """Two seeds' LOFO runs as one ensemble: per fold the mean of their scores on the same held-out
+    clips, the calibration on the pooled mean scores, and thresholds a product ensemble can ship."""
+    from instrument_meter_training.metrics import calibrated_thresholds, lrap
+
+    out = tmp_path / "ens"
+    assert main(["lofo-ensemble", str(lofo_run), str(lofo_run_seed1), "--out", str(out)]) == 0
+    r = json.loads((out / "lofo.json").read_text())
+    assert r["members"] == [str(lofo_run), str(lofo_run_seed1)] and r["arch"] == "fcn ensemble of 2"
+    ys, ss = [], []
+    for k, row in enumerate(r["folds"]):
+        z = [np.load(run / f"fold{k}" / "test_preds.npz") for run in (lofo_run, lofo_run_seed1)]
+        y, s = z[0]["targets"], (z[0]["scores"] + z[1]["scores"]) / 2
+        assert row["calibrated"]["lrap"] == pytest.approx(lrap(y, s))
+        ys.append(y)
+        ss.append(s)
+    assert r["calibration"]["thresholds"] == pytest.approx(
+        calibrated_thresholds(np.concatenate(ys), np.concatenate(ss))["thresholds"]
+    )
+    assert "ensemble of 2" in (out / "lofo.md").read_text()
+
+    # a product model exported as a fold ensemble ships the ensemble's out-of-family thresholds
+    final = tmp_path / "final"
+    args = ["train", "--data", str(corpus), "--arch", "fcn", "--folds", "2", "--out", str(final), *FAST]
+    assert main(args) == 0
+    onnx = tmp_path / "ens.onnx"
+    assert main(["export", str(final), "--out", str(onnx), "--ensemble", "--thresholds-from", str(out)]) == 0
+    meta = read_metadata(onnx)
+    assert json.loads(meta["thresholds"]) == pytest.approx(r["calibration"]["thresholds"], abs=1e-4)
+    assert json.loads(meta["metrics"])["lofo"]["arch"] == "fcn ensemble of 2"
+
+    # one run, the same run twice, or runs tested on other clips are no ensemble
+    for bad in ([str(lofo_run)], [str(lofo_run), str(lofo_run)]):
+        with pytest.raises(SystemExit):
+            main(["lofo-ensemble", *bad, "--out", str(tmp_path / "bad")])
+    other = tmp_path / "other"
+    shutil.copytree(lofo_run_seed1, other)
+    z = dict(np.load(other / "fold1" / "test_preds.npz"))
+    z["paths"] = z["paths"][::-1]
+    np.savez_compressed(other / "fold1" / "test_preds.npz", **z)
+    with pytest.raises(SystemExit):
+        main(["lofo-ensemble", str(lofo_run), str(other), "--out", str(tmp_path / "bad")])
+    assert not (tmp_path / "bad").exists()
