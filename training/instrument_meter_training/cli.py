@@ -1,4 +1,4 @@
-"""``instrument-meter-train``: corpus, train, lofo, lofo-ensemble, evaluate, export, revalidate, table, models, bench."""
+"""``instrument-meter-train``: corpus, train, lofo, lofo-ensemble, evaluate, export, recalibrate, revalidate, table, models, bench."""
 
 from __future__ import annotations
 
@@ -212,6 +212,14 @@ def main(argv=None) -> int:
     p.add_argument("--thresholds-from", default=None, metavar="RUN_LOFO",
                    help="ship a LOFO run's out-of-family thresholds and its mean metrics (lofo.json)")  # fmt: skip
 
+    p = sub.add_parser(
+        "recalibrate", help="an exported model with a LOFO run's thresholds and figures, weights as they are"
+    )
+    p.add_argument("model", help="model.onnx (Instrument Meter metadata)")
+    p.add_argument("--thresholds-from", required=True, metavar="RUN_LOFO", help="LOFO run (lofo.json)")
+    p.add_argument("--out", required=True, help="new model.onnx (may be the same path)")
+    p.add_argument("--model-version", default=None, help="new model_version (default: unchanged)")
+
     p = sub.add_parser("table", help="markdown table comparing evaluated runs (paper format)")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--protocol", choices=("both", "paper", "honest", "calibrated"), default="both",
@@ -283,6 +291,16 @@ def main(argv=None) -> int:
         print(
             f"wrote {r['path']} (parity max abs diff {r['max_abs_diff']:.2e} on {r['parity_windows']} windows)"
         )
+        return 0
+    if args.cmd == "recalibrate":
+        from .export import ExportError, recalibrate
+
+        try:
+            r = recalibrate(args.model, args.thresholds_from, args.out, args.model_version)
+        except (ExportError, OSError, ValueError) as e:
+            print(f"recalibrate refused: {e}", file=sys.stderr)
+            return 1
+        print(f"wrote {r['path']} (thresholds {r['metadata']['thresholds']})")
         return 0
     if args.cmd == "revalidate":
         from .train import revalidate

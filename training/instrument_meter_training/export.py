@@ -63,15 +63,15 @@ def _val_mode(run_dir: Path, cfg) -> str:
     return {"cv": f"{cfg.folds}-fold CV", "dir": "val/ folder"}.get(mode, mode)
 
 
-def _lofo_thresholds(lofo_dir: Path, cfg, meta_metrics: dict) -> np.ndarray:
+def _lofo_thresholds(lofo_dir: Path, labels, meta_metrics: dict) -> np.ndarray:
     """The out-of-family thresholds of a LOFO run (``lofo.json``), and its mean metrics put into
     ``meta_metrics["lofo"]``: a product model trained on every family ships what LOFO measured."""
     f = lofo_dir / "lofo.json"
     if not f.is_file():
         raise ExportError(f"--thresholds-from {lofo_dir}: no lofo.json (run `instrument-meter-train lofo`)")
     lofo = json.loads(f.read_text())
-    if list(lofo["labels"]) != list(cfg.labels):
-        raise ExportError(f"{f}: labels {lofo['labels']} differ from the model's {cfg.labels}")
+    if list(lofo["labels"]) != list(labels):
+        raise ExportError(f"{f}: labels {lofo['labels']} differ from the model's {list(labels)}")
     meta_metrics["lofo"] = {
         "run": str(lofo_dir), "arch": lofo["arch"], "folds": [r["name"] for r in lofo["folds"]],
         "mean": lofo["mean"], "threshold_rule": lofo["calibration"]["rule"],
@@ -143,7 +143,7 @@ def export(
             for p in ("honest", "paper")
         }
     if thresholds_from is not None:
-        thresholds = _lofo_thresholds(Path(thresholds_from), cfg, meta_metrics)
+        thresholds = _lofo_thresholds(Path(thresholds_from), cfg.labels, meta_metrics)
     arch = describe(cfg.arch, cfg.width) + (
         f"; ensemble of {len(models)} fold models" if len(models) > 1 else ""
     )
@@ -197,6 +197,35 @@ def export(
             )
         os.replace(tmp, out)
     return {"path": str(out), "max_abs_diff": diff, "parity_windows": len(x), "metadata": props}
+
+
+def recalibrate(model, thresholds_from, out, model_version: str | None = None) -> dict:
+    """An exported model with another LOFO run's out-of-family thresholds and figures (e.g. the
+    recipe's LOFO run at the product model's own schedule) and nothing else changed: the graph and
+    its weights are copied as they are, so no parity check is needed."""
+    model, out = Path(model), Path(out)
+    m = onnx.load(str(model))
+    props = {p.key: p.value for p in m.metadata_props}
+    missing = [k for k in ("labels", "thresholds", "metrics") if k not in props]
+    if missing:
+        raise ExportError(f"{model}: metadata lacks {missing}: not an Instrument Meter model")
+    metrics = json.loads(props["metrics"])
+    thresholds = _lofo_thresholds(Path(thresholds_from), json.loads(props["labels"]), metrics)
+    props["thresholds"] = json.dumps([round(float(t), 4) for t in thresholds])
+    props["metrics"] = json.dumps(metrics)
+    if model_version:
+        props["model_version"] = model_version
+    del m.metadata_props[:]
+    for k, v in props.items():
+        e = m.metadata_props.add()
+        e.key, e.value = k, v
+    onnx.checker.check_model(m)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmpd:
+        tmp = Path(tmpd) / "model.onnx"
+        onnx.save(m, str(tmp))
+        os.replace(tmp, out)
+    return {"path": str(out), "metadata": props}
 
 
 def read_metadata(path) -> dict:

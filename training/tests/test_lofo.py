@@ -143,7 +143,8 @@ def test_lofo_resume_continues_each_fold(lofo_run, tmp_path, cache_dir):
     assert json.loads((run / "lofo.json").read_text())["folds"][1]["name"] == "B"
 
 
-def test_product_model_ships_lofo_thresholds(lofo_run, corpus, cache_dir, tmp_path):
+def _product_model(lofo_run, corpus, cache_dir, tmp_path):
+    """A model trained on every family and exported with the LOFO run's thresholds."""
     final = tmp_path / "final"
     args = ["train", "--data", str(corpus), "--arch", "fcn", "--folds", "1", "--out", str(final)]
     assert main([*args, "--cache-dir", str(cache_dir), *FAST]) == 0
@@ -156,6 +157,56 @@ def test_product_model_ships_lofo_thresholds(lofo_run, corpus, cache_dir, tmp_pa
     m = json.loads(meta["metrics"])
     assert m["lofo"]["mean"]["calibrated"]["lrap"]["mean"] == lofo["mean"]["calibrated"]["lrap"]["mean"]
     assert m["lofo"]["folds"] == ["A", "B"]
+    return out, meta
+
+
+def test_product_model_ships_lofo_thresholds(lofo_run, corpus, cache_dir, tmp_path):
+    _product_model(lofo_run, corpus, cache_dir, tmp_path)
+
+
+def test_recalibrate_swaps_only_thresholds_and_lofo_figures(
+    lofo_run, lofo_run_seed1, corpus, cache_dir, tmp_path
+):
+    """A shipped model recalibrated on another LOFO run (the recipe at the model's own schedule):
+    new thresholds and LOFO figures, the same graph and weights, every other field kept."""
+    import onnx
+    import onnxruntime as ort
+
+    model, before = _product_model(lofo_run, corpus, cache_dir, tmp_path)
+    out = tmp_path / "recal.onnx"
+    args = ["recalibrate", str(model), "--thresholds-from", str(lofo_run_seed1), "--out", str(out)]
+    assert main([*args, "--model-version", "9.9.1"]) == 0
+    after = read_metadata(out)
+    other = json.loads((lofo_run_seed1 / "lofo.json").read_text())
+    assert json.loads(after["thresholds"]) == pytest.approx(other["calibration"]["thresholds"], abs=1e-4)
+    assert json.loads(after["metrics"])["lofo"]["run"] == str(lofo_run_seed1)
+    assert after["model_version"] == "9.9.1"
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed <= {"thresholds", "metrics", "model_version"} and set(after) == set(before)
+    # the validation figures of the model itself stay
+    assert json.loads(after["metrics"])["validation"] == json.loads(before["metrics"])["validation"]
+    a, b = onnx.load(str(model)).graph, onnx.load(str(out)).graph
+    assert a.SerializeToString() == b.SerializeToString()
+    x = np.random.default_rng(0).standard_normal((2, 1, 22050)).astype(np.float32)
+    run = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (model, out)]
+    assert np.array_equal(run[0].run(None, {"audio": x})[0], run[1].run(None, {"audio": x})[0])
+
+    # refused, nothing written: a LOFO run of other labels, a file without the metadata
+    bad = tmp_path / "bad-lofo"
+    shutil.copytree(lofo_run_seed1, bad)
+    lofo = json.loads((bad / "lofo.json").read_text())
+    lofo["labels"] = lofo["labels"][::-1]
+    (bad / "lofo.json").write_text(json.dumps(lofo))
+    assert (
+        main(["recalibrate", str(model), "--thresholds-from", str(bad), "--out", str(tmp_path / "x.onnx")])
+        == 1
+    )
+    bare = onnx.load(str(model))
+    del bare.metadata_props[:]
+    onnx.save(bare, str(tmp_path / "bare.onnx"))
+    assert main(["recalibrate", str(tmp_path / "bare.onnx"), "--thresholds-from", str(lofo_run),
+                 "--out", str(tmp_path / "x.onnx")]) == 1  # fmt: skip
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_revalidate_a_lofo_run_uses_each_folds_families(lofo_run, corpus, cache_dir, tmp_path):
