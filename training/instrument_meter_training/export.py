@@ -183,10 +183,7 @@ def export(
     with tempfile.TemporaryDirectory(dir=out.parent) as tmpd:
         tmp = Path(tmpd) / "model.onnx"
         m = to_onnx(net, torch.from_numpy(x[:2]), "probs", opset)
-        del m.metadata_props[:]
-        for k, v in props.items():
-            e = m.metadata_props.add()
-            e.key, e.value = k, v
+        _set_metadata(m, props)
         m.doc_string = f"Instrument Meter model ({arch}); contract docs/model-contract.md v{CONTRACT_VERSION}"
         onnx.checker.check_model(m)
         onnx.save(m, str(tmp))
@@ -197,6 +194,13 @@ def export(
             )
         os.replace(tmp, out)
     return {"path": str(out), "max_abs_diff": diff, "parity_windows": len(x), "metadata": props}
+
+
+def _set_metadata(m: onnx.ModelProto, props: dict) -> None:
+    del m.metadata_props[:]
+    for k, v in props.items():
+        e = m.metadata_props.add()
+        e.key, e.value = k, v
 
 
 def recalibrate(model, thresholds_from, out, model_version: str | None = None) -> dict:
@@ -215,10 +219,7 @@ def recalibrate(model, thresholds_from, out, model_version: str | None = None) -
     props["metrics"] = json.dumps(metrics)
     if model_version:
         props["model_version"] = model_version
-    del m.metadata_props[:]
-    for k, v in props.items():
-        e = m.metadata_props.add()
-        e.key, e.value = k, v
+    _set_metadata(m, props)
     onnx.checker.check_model(m)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmpd:
