@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,7 @@ def export(
         "sample_rate": str(cfg.sample_rate),
         "window_samples": str(cfg.window_samples),
         "normalization": cfg.augment.normalize,
-        "thresholds": json.dumps([round(float(t), 4) for t in thresholds]),
+        "thresholds": _thresholds_json(thresholds),
         "model_name": model_name or f"instrument-meter-{cfg.arch}",
         "model_version": model_version,
         "architecture": arch,
@@ -179,9 +180,7 @@ def export(
     cache = cache_dir if cache_dir is not None else cfg.cache_dir
     x = _parity_windows(cfg, files, cache_dir=None if cache == "" else cache)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmpd:
-        tmp = Path(tmpd) / "model.onnx"
+    with _replaced_on_success(out) as tmp:
         m = to_onnx(net, torch.from_numpy(x[:2]), "probs", opset)
         _set_metadata(m, props)
         m.doc_string = f"Instrument Meter model ({arch}); contract docs/model-contract.md v{CONTRACT_VERSION}"
@@ -192,8 +191,22 @@ def export(
             raise ExportError(
                 f"onnxruntime parity failed: max abs diff {diff:.3g} > {tolerance:g}; nothing written"
             )
-        os.replace(tmp, out)
     return {"path": str(out), "max_abs_diff": diff, "parity_windows": len(x), "metadata": props}
+
+
+@contextmanager
+def _replaced_on_success(out: Path):
+    """A temporary file beside ``out`` that becomes ``out`` only if the block ends without an error:
+    a refused model never replaces the one a user has."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmpd:
+        tmp = Path(tmpd) / "model.onnx"
+        yield tmp
+        os.replace(tmp, out)
+
+
+def _thresholds_json(thresholds) -> str:
+    return json.dumps([round(float(t), 4) for t in thresholds])
 
 
 def _set_metadata(m: onnx.ModelProto, props: dict) -> None:
@@ -215,17 +228,14 @@ def recalibrate(model, thresholds_from, out, model_version: str | None = None) -
         raise ExportError(f"{model}: metadata lacks {missing}: not an Instrument Meter model")
     metrics = json.loads(props["metrics"])
     thresholds = _lofo_thresholds(Path(thresholds_from), json.loads(props["labels"]), metrics)
-    props["thresholds"] = json.dumps([round(float(t), 4) for t in thresholds])
+    props["thresholds"] = _thresholds_json(thresholds)
     props["metrics"] = json.dumps(metrics)
     if model_version:
         props["model_version"] = model_version
     _set_metadata(m, props)
     onnx.checker.check_model(m)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmpd:
-        tmp = Path(tmpd) / "model.onnx"
+    with _replaced_on_success(out) as tmp:
         onnx.save(m, str(tmp))
-        os.replace(tmp, out)
     return {"path": str(out), "metadata": props}
 
 

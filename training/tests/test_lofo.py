@@ -133,7 +133,6 @@ def test_lofo_report(lofo_run):
 
 
 def test_lofo_resume_continues_each_fold(lofo_run, tmp_path, cache_dir):
-
     run = tmp_path / "resumed"
     shutil.copytree(lofo_run, run)
     assert main(["lofo", "--resume", "--out", str(run), "--epochs", "2", "--threads", "2"]) == 0
@@ -210,7 +209,6 @@ def test_recalibrate_swaps_only_thresholds_and_lofo_figures(
 
 
 def test_revalidate_a_lofo_run_uses_each_folds_families(lofo_run, corpus, cache_dir, tmp_path):
-
     from instrument_meter_training.train import revalidate
 
     run = tmp_path / "reval"
