@@ -554,7 +554,9 @@ pub fn x11_parent(
     )
     .ok()?;
     conn.map_window(win).ok()?;
-    conn.flush().ok()?;
+    // A round trip, not just a flush: the plugin reparents from its own connection, and the server
+    // orders requests only per client, so it could see the reparent before our window exists.
+    x11rb::wrapper::ConnectionExt::sync(&conn).ok()?;
     Some((conn, win))
 }
 
