@@ -49,6 +49,9 @@ def _add_train(sub, name: str = "train") -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--patience", type=int, default=d.patience, help="early stopping patience (epochs)")
+    p.add_argument("--lr-schedule", choices=("plateau", "cosine"), default=d.lr_schedule,
+                   help="plateau: multiply by --lr-factor after --lr-patience epochs without improvement; "
+                        "cosine: decay to the minimum over --epochs, every batch (cannot be extended on resume)")  # fmt: skip
     p.add_argument("--lr-patience", type=int, default=d.lr_patience)
     p.add_argument("--lr-factor", type=float, default=d.lr_factor)
     p.add_argument("--crop", choices=("random", "windows"), default=d.crop,
@@ -138,7 +141,7 @@ def _run_train(args) -> int:
             data=args.data, arch=args.arch, width=args.width, folds=args.folds, fold_index=args.fold_index,
             val_mode=getattr(args, "val_mode", "family"), group_by=args.group_by, families=args.families, epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, weight_decay=args.weight_decay, patience=args.patience, lr_patience=args.lr_patience,
-            lr_factor=args.lr_factor, crop=args.crop, crops_per_excerpt=args.crops_per_excerpt, augment=aug,
+            lr_schedule=args.lr_schedule, lr_factor=args.lr_factor, crop=args.crop, crops_per_excerpt=args.crops_per_excerpt, augment=aug,
             val_mix_fraction=args.val_mix_fraction, seed=args.seed, device=args.device, threads=args.threads,
             workers=args.workers, cache_dir=args.cache_dir, max_excerpts=args.max_excerpts,
             training_data=args.training_data, batch_augment=args.batch_augment,

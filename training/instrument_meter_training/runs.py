@@ -46,6 +46,7 @@ class TrainConfig:
     lr: float = 1e-4
     weight_decay: float = 0.0
     patience: int = 10  # early stopping (epochs without validation-loss improvement)
+    lr_schedule: str = "plateau"  # "plateau" (lr_patience, lr_factor) or "cosine" (lr_schedule.py)
     lr_patience: int = 3
     lr_factor: float = 0.5
     min_lr: float = 1e-6

@@ -1,7 +1,8 @@
 """Training: k-fold cross-validation grouped by source recording, a fixed ``val/`` folder, or
-leave-one-family-out folds; BCE on logits, Adam, ReduceLROnPlateau and early stopping on validation
-loss, best checkpoint kept, checkpoint every epoch, resume, per-class thresholds chosen on validation
-clips, and optional ``torchrun`` data parallelism. The run folder is described in ``runs.py``."""
+leave-one-family-out folds; BCE on logits, Adam, a plateau or cosine learning-rate schedule
+(``lr_schedule.py``) and early stopping on validation loss, best checkpoint kept, checkpoint every
+epoch, resume, per-class thresholds chosen on validation clips, and optional ``torchrun`` data
+parallelism. The run folder is described in ``runs.py``."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from .data import (
     stratified_group_kfold,
 )
 from .dataset import TrainSet, ValSet
+from .lr_schedule import CosineSchedule, PlateauSchedule, make_schedule
 from .metrics import f1_scores, per_class_thresholds
 from .models import build_model, count_macs, count_params, describe
 from .runs import (
@@ -266,7 +268,7 @@ class FoldState:
 
     model: nn.Module
     opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.ReduceLROnPlateau
+    sched: PlateauSchedule | CosineSchedule
     start_epoch: int = 0
     best_loss: float = math.inf
     best_epoch: int = -1
@@ -276,10 +278,7 @@ class FoldState:
     def fresh(cls, cfg: TrainConfig, device) -> FoldState:
         model = build_model(cfg.arch, len(cfg.labels), cfg.width).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
-        )
-        return cls(model, opt, sched)
+        return cls(model, opt, make_schedule(cfg.lr_schedule, opt, cfg))
 
     def resume_from(self, last: Path, device) -> bool:
         if not last.is_file():
@@ -363,7 +362,7 @@ def _epoch_source(cfg: TrainConfig, ds: TrainSet, model: nn.Module, dist: Dist, 
         sampler.set_epoch(epoch)
         return loader
 
-    return net, sampler, epoch_batches, None
+    return net, sampler, epoch_batches, len(loader)
 
 
 def _train_epoch(net, state: FoldState, batches, total, device, dist: Dist, desc: str) -> dict:
@@ -381,6 +380,7 @@ def _train_epoch(net, state: FoldState, batches, total, device, dist: Dist, desc
         loss = loss_fn(net(xb), yb)
         loss.backward()
         state.opt.step()
+        state.sched.step_batch()
         steps += 1
         n_windows += len(xb) * dist.world
         loss_acc += loss.detach()
@@ -461,6 +461,7 @@ def train_fold(cfg: TrainConfig, prep: Prepared, fold: int, run_dir: Path, dist:
     if state.resume_from(fdir / "last.pt", device) and dist.main:
         print(f"[fold {fold}] resuming at epoch {state.start_epoch}", flush=True)
     net, _, epoch_batches, total = _epoch_source(cfg, ds, state.model, dist, device, seed)
+    state.sched.set_steps_per_epoch(total)
     # 4. epochs until early stopping, the epoch limit or the time budget
     t_fold = time.perf_counter()
     stop, out_of_time = state.bad >= cfg.patience, False

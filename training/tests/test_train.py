@@ -89,3 +89,25 @@ def test_run_dir_refuses_another_run(tmp_path):
     longer = TrainConfig(data="corpus", arch="rfcn", epochs=8, lr=1e-3)
     open_run_dir(run, longer, resume=True)
     assert json.loads((run / "config.json").read_text())["epochs"] == 8
+
+
+def test_cosine_schedule_decays_to_the_minimum_and_cannot_be_extended(fake_irmas, cache_dir, tmp_path):
+    """Per batch from --lr to min_lr over the whole run: the first epoch ends at half the peak (the
+    cosine's midpoint), the last at the minimum; a resume with more epochs is refused, not restarted."""
+    from instrument_meter_training.lr_schedule import CosineSchedule
+
+    cfg = _cfg(fake_irmas[0], cache_dir, epochs=2, lr=1e-3, min_lr=1e-5, lr_schedule="cosine", patience=9)
+    train(cfg, tmp_path / "run")
+    lrs = [json.loads(x)["lr"] for x in (tmp_path / "run" / "fold0" / "log.jsonl").read_text().splitlines()]
+    assert lrs == pytest.approx([(1e-3 + 1e-5) / 2, 1e-5])
+    cfg.epochs = 3
+    with pytest.raises(SystemExit, match="cannot be extended"):
+        train(cfg, tmp_path / "run", resume=True)
+    # the rate is a half cosine of the step: monotone, endpoints exact
+    import torch
+
+    s = CosineSchedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), 1.0, 0.0, epochs=4)
+    s.set_steps_per_epoch(5)
+    rates = [s.rate(i) for i in range(21)]
+    assert rates[0] == 1.0 and rates[-1] == pytest.approx(0.0) and rates[10] == pytest.approx(0.5)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
